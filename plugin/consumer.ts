@@ -1,0 +1,156 @@
+/**
+ * Consumers are plain objects: `defineConsumer({ actions, permissions, ... })`. This file checks a
+ * definition once, when it is mounted, and compiles it into the lookup tables a connection uses.
+ */
+import type { TSchema } from '@sinclair/typebox'
+import type {
+  ActionDefinition,
+  ActionHandler,
+  ActionMap,
+  AnyConsumer,
+  ConsumerDefinition,
+  ConsumerState,
+  GetActionName,
+  GroupHandler,
+  Permission
+} from '../types/index.js'
+import { errors } from './errors.js'
+import { compileValidator, type Validator } from './validation.js'
+
+/**
+ * Defines a consumer: DCRF's consumer class as a plain object. Returns the definition unchanged;
+ * the call is there for type inference.
+ *
+ * @example
+ * const echo = defineConsumer({
+ *   actions: {
+ *     echo: (ctx, args) => ({ data: args }),
+ *     slow: action({ detached: true, handler: async (ctx, args, { signal }) => ({ data: await work(signal) }) })
+ *   }
+ * })
+ */
+export function defineConsumer<TState extends object = ConsumerState, TActions extends ActionMap<TState> = ActionMap<TState>> (
+  definition: ConsumerDefinition<TState, TActions>
+): ConsumerDefinition<TState, TActions> {
+  return definition
+}
+
+/**
+ * Defines an action with options; its handler's arguments are inferred from `schema`.
+ *
+ * @example
+ * send_email: action({
+ *   schema: Type.Object({ pk: Type.Integer(), to: Type.String({ format: 'email' }) }),
+ *   async handler (ctx, { pk, to }) { ...; return { data: {}, status: 200 } }
+ * })
+ */
+export function action<TArgsSchema extends TSchema | undefined = undefined, TState extends object = ConsumerState> (
+  definition: ActionDefinition<TState, TArgsSchema>
+): ActionDefinition<TState, TArgsSchema> {
+  return definition
+}
+
+/** An action ready to run. */
+export interface CompiledAction {
+  /** The name it was defined under (aliases point here). */
+  name: string
+  handler: ActionHandler<any, any>
+  validate: Validator | null
+  detached: boolean
+  atomic: boolean | undefined
+  permissions: readonly Permission[] | null
+}
+
+/** A consumer ready to serve connections. */
+export interface CompiledConsumer {
+  definition: AnyConsumer
+  actions: Map<string, CompiledAction>
+  /** `null`: the plugin's default permissions apply. */
+  permissions: readonly Permission[] | null
+  groupHandlers: Map<string, GroupHandler<any>>
+  getActionName: GetActionName
+}
+
+/** DCRF's default: `{"action": name, ...args}`; `request_id` is taken out before this runs. */
+export const defaultGetActionName: GetActionName = (frame) => {
+  const { action: name, ...args } = frame
+  return { action: name, args }
+}
+
+const compiled = new WeakMap<AnyConsumer, CompiledConsumer>()
+
+function checkPermissions (where: string, permissions: unknown): readonly Permission[] {
+  if (!Array.isArray(permissions)) {
+    throw new errors.DCRF_ERR_INVALID_CONSUMER(where, 'permissions must be an array')
+  }
+  for (const p of permissions) {
+    if (typeof p !== 'object' || p === null || (typeof p.hasPermission !== 'function' && typeof p.canConnect !== 'function')) {
+      throw new errors.DCRF_ERR_INVALID_CONSUMER(where, 'each permission needs a hasPermission or canConnect function')
+    }
+  }
+  return permissions
+}
+
+/** Checks a definition and builds its tables; throws `DCRF_ERR_INVALID_CONSUMER` at mount time. */
+export function compileConsumer (definition: AnyConsumer, where: string): CompiledConsumer {
+  const cached = compiled.get(definition)
+  if (cached !== undefined) return cached
+  if (typeof definition !== 'object' || definition === null) {
+    throw new errors.DCRF_ERR_INVALID_CONSUMER(where, 'a consumer must be an object')
+  }
+  if (typeof definition.actions !== 'object' || definition.actions === null) {
+    throw new errors.DCRF_ERR_INVALID_CONSUMER(where, 'actions must be an object of handlers')
+  }
+  const actions = new Map<string, CompiledAction>()
+  const register = (name: string, compiledAction: CompiledAction): void => {
+    if (actions.has(name)) {
+      throw new errors.DCRF_ERR_INVALID_CONSUMER(where, `action "${name}" is defined twice`)
+    }
+    actions.set(name, compiledAction)
+  }
+  for (const [name, entry] of Object.entries(definition.actions as Record<string, unknown>)) {
+    const def = (typeof entry === 'function' ? { handler: entry } : entry) as ActionDefinition<any, TSchema | undefined>
+    if (typeof def !== 'object' || def === null || typeof def.handler !== 'function') {
+      throw new errors.DCRF_ERR_INVALID_CONSUMER(where, `action "${name}" needs a handler function`)
+    }
+    const compiledAction: CompiledAction = {
+      name,
+      handler: def.handler,
+      validate: def.schema ? compileValidator(def.schema) : null,
+      detached: def.detached === true,
+      atomic: def.atomic,
+      permissions: def.permissions ? checkPermissions(`${where} action "${name}"`, def.permissions) : null
+    }
+    register(name, compiledAction)
+    for (const alias of def.aliases ?? []) {
+      if (typeof alias !== 'string') throw new errors.DCRF_ERR_INVALID_CONSUMER(where, `aliases of "${name}" must be strings`)
+      register(alias, compiledAction)
+    }
+  }
+  const groupHandlers = new Map<string, GroupHandler<any>>()
+  for (const [type, handler] of Object.entries(definition.groupHandlers ?? {})) {
+    if (typeof handler !== 'function') {
+      throw new errors.DCRF_ERR_INVALID_CONSUMER(where, `group handler "${type}" must be a function`)
+    }
+    groupHandlers.set(type, handler as GroupHandler<any>)
+  }
+  for (const hook of ['onConnect', 'onDisconnect', 'getActionName', 'state'] as const) {
+    if (definition[hook] !== undefined && typeof definition[hook] !== 'function') {
+      throw new errors.DCRF_ERR_INVALID_CONSUMER(where, `${hook} must be a function`)
+    }
+  }
+  const result: CompiledConsumer = {
+    definition,
+    actions,
+    permissions: definition.permissions ? checkPermissions(where, definition.permissions) : null,
+    groupHandlers,
+    getActionName: definition.getActionName ?? defaultGetActionName
+  }
+  compiled.set(definition, result)
+  return result
+}
+
+/** The handler of a group message type: the type itself, or with dots as underscores (Channels' rule). */
+export function groupHandlerFor (consumer: CompiledConsumer, type: string): GroupHandler<any> | undefined {
+  return consumer.groupHandlers.get(type) ?? consumer.groupHandlers.get(type.replaceAll('.', '_'))
+}

@@ -1,0 +1,67 @@
+/**
+ * Every error fastify-dcrf raises, one registry. The key of each entry is its code. Errors with a
+ * 4xx `statusCode` are answered on the wire with their message; configuration errors are thrown at
+ * `register`/`ready`.
+ */
+import createError from '@fastify/error'
+
+export const errors = {
+  // Configuration: thrown while the application boots.
+  DCRF_ERR_INVALID_OPTION: createError('DCRF_ERR_INVALID_OPTION', 'Invalid fastify-dcrf option %s: %s', 500, TypeError),
+  DCRF_ERR_INVALID_CONSUMER: createError('DCRF_ERR_INVALID_CONSUMER', 'Invalid consumer for %s: %s', 500, TypeError),
+
+  // The wire: each becomes a reply frame with its status; the messages are DCRF's, byte for byte.
+  DCRF_ERR_NO_ACTION: createError('DCRF_ERR_NO_ACTION', 'Unable to find action in message body.', 405),
+  DCRF_ERR_METHOD_NOT_ALLOWED: createError('DCRF_ERR_METHOD_NOT_ALLOWED', 'Method "%s" not allowed.', 405),
+  DCRF_ERR_PERMISSION_DENIED: createError('DCRF_ERR_PERMISSION_DENIED', 'You do not have permission to perform this action.', 403),
+  DCRF_ERR_NOT_AUTHENTICATED: createError('DCRF_ERR_NOT_AUTHENTICATED', 'Authentication credentials were not provided.', 401),
+  DCRF_ERR_AUTHENTICATION_FAILED: createError('DCRF_ERR_AUTHENTICATION_FAILED', 'Incorrect authentication credentials.', 401),
+  DCRF_ERR_VALIDATION: createError('DCRF_ERR_VALIDATION', 'Invalid input.', 400),
+  DCRF_ERR_NOT_FOUND: createError('DCRF_ERR_NOT_FOUND', 'Not found', 404),
+  DCRF_ERR_THROTTLED: createError('DCRF_ERR_THROTTLED', 'Request was throttled.', 429),
+  DCRF_ERR_INVALID_JSON: createError('DCRF_ERR_INVALID_JSON', 'Invalid JSON: %s', 400),
+  DCRF_ERR_NOT_AN_OBJECT: createError('DCRF_ERR_NOT_AN_OBJECT', 'Message must be a JSON object.', 400),
+  DCRF_ERR_UNKNOWN_STREAM: createError('DCRF_ERR_UNKNOWN_STREAM', 'Unknown stream "%s".', 404),
+  DCRF_ERR_BAD_STREAM_FRAME: createError('DCRF_ERR_BAD_STREAM_FRAME', 'Message must be a JSON object with a "stream" string and a "payload".', 400),
+
+  // Runtime failures of the plugin's own parts: logged, answered 500 where a client is waiting.
+  DCRF_ERR_CHANNEL_LAYER_CLOSED: createError('DCRF_ERR_CHANNEL_LAYER_CLOSED', 'The channel layer is closed.', 500)
+} as const
+
+export type DcrfErrorCode = keyof typeof errors
+
+/** Field errors as DRF shapes them: `{"field": ["message", ...]}`; `non_field_errors` for the rest. */
+export type FieldErrors = Record<string, string[]>
+
+/** An error with the detail a 400 reply carries. */
+export interface ValidationErrorDetail extends Error {
+  code: 'DCRF_ERR_VALIDATION'
+  statusCode: 400
+  /** Field errors (sent as `[detail]`) or messages (sent as the `errors` array). */
+  detail: FieldErrors | string[]
+}
+
+/**
+ * A 400 reply: `validationError({ email: ['Enter a valid email address.'] })` answers
+ * `errors: [{"email": [...]}]`; `validationError('Room is full')` answers `errors: ["Room is full"]`.
+ */
+export function validationError (detail: FieldErrors | string | string[]): ValidationErrorDetail {
+  const err = new errors.DCRF_ERR_VALIDATION() as ValidationErrorDetail
+  err.detail = typeof detail === 'string' ? [detail] : detail
+  return err
+}
+
+/** `throw notFound()` answers 404 `["Not found"]`. */
+export const notFound = (): Error => new errors.DCRF_ERR_NOT_FOUND()
+
+/** `throw permissionDenied()` answers 403. */
+export const permissionDenied = (): Error => new errors.DCRF_ERR_PERMISSION_DENIED()
+
+/** `throw notAuthenticated()` answers 401 `["Authentication credentials were not provided."]`. */
+export const notAuthenticated = (): Error => new errors.DCRF_ERR_NOT_AUTHENTICATED()
+
+/** `throw authenticationFailed()` answers 401 `["Incorrect authentication credentials."]`. */
+export const authenticationFailed = (): Error => new errors.DCRF_ERR_AUTHENTICATION_FAILED()
+
+/** `throw throttled()` answers 429 `["Request was throttled."]`. */
+export const throttled = (): Error => new errors.DCRF_ERR_THROTTLED()

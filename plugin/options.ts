@@ -1,0 +1,51 @@
+/**
+ * Options of `fastify.register(dcrf, options)`, checked at `register`: a mistake fails the boot with
+ * `DCRF_ERR_INVALID_OPTION`, never the first message.
+ */
+import type { DcrfOptions, Permission } from '../types/index.js'
+import { errors } from './errors.js'
+
+/** The default largest inbound frame: 1 MiB. */
+export const DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
+
+export interface ResolvedOptions {
+  channelLayer: NonNullable<DcrfOptions['channelLayer']>
+  permissions: readonly Permission[]
+  maxFrameSize: number
+  websocket: NonNullable<DcrfOptions['websocket']>
+}
+
+const KNOWN = new Set(['channelLayer', 'permissions', 'maxFrameSize', 'websocket'])
+
+function fail (option: string, why: string): never {
+  throw new errors.DCRF_ERR_INVALID_OPTION(option, why)
+}
+
+export function resolveOptions (options: DcrfOptions): ResolvedOptions {
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) fail(key, 'unknown option')
+  }
+  const { channelLayer = {}, permissions = [], maxFrameSize = DEFAULT_MAX_FRAME_SIZE, websocket = {} } = options
+
+  if (typeof channelLayer !== 'object' || channelLayer === null) fail('channelLayer', 'must be an object')
+  if (channelLayer.redis !== undefined && (typeof channelLayer.redis !== 'string' || !/^rediss?:\/\//.test(channelLayer.redis))) {
+    fail('channelLayer.redis', 'must be a redis:// or rediss:// URL')
+  }
+  if (channelLayer.emitter !== undefined) {
+    const emitter = channelLayer.emitter as unknown as Record<string, unknown>
+    if (typeof emitter !== 'object' || emitter === null || !['on', 'emit', 'removeListener', 'close'].every((m) => typeof emitter[m] === 'function')) {
+      fail('channelLayer.emitter', 'must be an mqemitter (on, emit, removeListener, close)')
+    }
+    if (channelLayer.redis !== undefined) fail('channelLayer', 'give either redis or emitter, not both')
+  }
+  if (channelLayer.closeTimeout !== undefined && !(Number.isFinite(channelLayer.closeTimeout) && channelLayer.closeTimeout >= 0)) {
+    fail('channelLayer.closeTimeout', 'must be a number of milliseconds')
+  }
+  if (!Array.isArray(permissions) || !permissions.every((p) => typeof p === 'object' && p !== null && (typeof p.hasPermission === 'function' || typeof p.canConnect === 'function'))) {
+    fail('permissions', 'must be an array of permissions (objects with hasPermission or canConnect)')
+  }
+  if (!Number.isInteger(maxFrameSize) || maxFrameSize <= 0) fail('maxFrameSize', 'must be a positive integer of bytes')
+  if (typeof websocket !== 'object' || websocket === null) fail('websocket', 'must be an object')
+
+  return { channelLayer, permissions, maxFrameSize, websocket }
+}

@@ -1,0 +1,154 @@
+/**
+ * Mounting consumers on WebSocket routes. The route's own Fastify hooks (and those of its
+ * encapsulation context) run before the upgrade, then the consumers' connect checks: any of them can
+ * refuse the handshake with an HTTP status before a consumer sees the connection.
+ */
+import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler, preHandlerHookHandler } from 'fastify'
+import type { RawData, WebSocket } from 'ws'
+import type { AnyConsumer, ConsumerRouteOptions } from '../types/index.js'
+import { Connection, type Runtime, type SendText } from './connection.js'
+import { compileConsumer } from './consumer.js'
+import { errors } from './errors.js'
+import { checkAll } from './permissions.js'
+import { encodeReply, isPlainObject, parseFrame, toWireError } from './protocol.js'
+
+/** A WebSocket close code: the message was too big (RFC 6455). */
+const MESSAGE_TOO_BIG = 1009
+
+const kConnections = Symbol('fastify-dcrf.connections')
+
+type UpgradeRequest = FastifyRequest & { [kConnections]?: Map<string | null, Connection> }
+
+/** Runs the connect checks of every consumer of the route; throws the refusal (401/403). */
+async function connectAll (runtime: Runtime, connections: Iterable<Connection>): Promise<void> {
+  for (const connection of connections) {
+    const permissions = connection.consumer.permissions ?? runtime.permissions
+    if (!await checkAll(permissions, 'canConnect', connection, '', {})) {
+      throw new errors.DCRF_ERR_PERMISSION_DENIED()
+    }
+  }
+}
+
+function frameSize (data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0)
+  return data instanceof ArrayBuffer ? data.byteLength : data.length
+}
+
+/** Registers the GET route whose upgrade serves `streams` (one `null` stream for a plain consumer). */
+function mountRoute (
+  app: FastifyInstance,
+  runtime: Runtime,
+  maxFrameSize: number,
+  path: string,
+  streams: Map<string | null, AnyConsumer>,
+  routeOptions: ConsumerRouteOptions,
+  onMessage: (socket: WebSocket, connections: Map<string | null, Connection>, data: RawData, isBinary: boolean) => void
+): void {
+  const compiled = new Map([...streams].map(([name, consumer]) => [name, compileConsumer(consumer, name === null ? path : `${path} stream "${name}"`)]))
+
+  const connect: preHandlerAsyncHookHandler = async function (request) {
+    if (!request.ws) return
+    const connections = new Map<string | null, Connection>()
+    for (const [name, consumer] of compiled) {
+      connections.set(name, new Connection(runtime, consumer, request, app, name))
+    }
+    await connectAll(runtime, connections.values())
+    ;(request as UpgradeRequest)[kConnections] = connections
+    if (connections.size === 1 && connections.has(null)) request.dcrf = connections.get(null)!
+  }
+
+  const userPreHandler = routeOptions.preHandler
+  const preHandler = [
+    ...(userPreHandler === undefined ? [] : Array.isArray(userPreHandler) ? userPreHandler : [userPreHandler]),
+    connect
+  ] as preHandlerHookHandler[]
+
+  app.route({
+    ...routeOptions,
+    method: 'GET',
+    url: path,
+    preHandler,
+    websocket: true,
+    // Synchronous on purpose: a listener attached after an await would miss the first frames.
+    handler: (socket: WebSocket, request: FastifyRequest) => {
+      const connections = (request as UpgradeRequest)[kConnections]!
+      for (const [name, connection] of connections) connection.open(socket, sendTextFor(socket, name))
+      socket.on('message', (data, isBinary) => {
+        if (frameSize(data) > maxFrameSize) {
+          request.log.warn({ size: frameSize(data), maxFrameSize }, 'frame too large; closing')
+          socket.close(MESSAGE_TOO_BIG, 'Message too big')
+          return
+        }
+        onMessage(socket, connections, data, isBinary)
+      })
+      socket.on('close', (code) => {
+        for (const connection of connections.values()) connection.handleClose(code)
+      })
+    }
+  } as never)
+}
+
+function sendTextFor (socket: WebSocket, stream: string | null): SendText {
+  if (stream === null) return (text) => socket.send(text)
+  // The stream envelope is built around the payload's text: the payload is serialized only once.
+  const prefix = `{"stream":${JSON.stringify(stream)},"payload":`
+  return (text) => socket.send(prefix + text + '}')
+}
+
+/** Mounts one consumer on `path`. */
+export function mountConsumer (app: FastifyInstance, runtime: Runtime, maxFrameSize: number, path: string, consumer: AnyConsumer, routeOptions: ConsumerRouteOptions = {}): void {
+  mountRoute(app, runtime, maxFrameSize, path, new Map([[null, consumer]]), routeOptions, (_socket, connections, data, isBinary) => {
+    const connection = connections.get(null)!
+    let frame: Record<string, unknown>
+    try {
+      frame = parseFrame(data, isBinary)
+    } catch (err) {
+      connection.receiveError(err as Error)
+      return
+    }
+    connection.receive(frame)
+  })
+}
+
+/**
+ * Mounts several consumers on `path`, one per stream name (DCRF's `channelsmultiplexer`). Each
+ * stream has its own consumer context and ordered queue; frames travel as `{"stream", "payload"}`.
+ */
+export function mountMultiplexer (app: FastifyInstance, runtime: Runtime, maxFrameSize: number, path: string, streams: Record<string, AnyConsumer>, routeOptions: ConsumerRouteOptions = {}): void {
+  if (typeof streams !== 'object' || streams === null || Object.keys(streams).length === 0) {
+    throw new errors.DCRF_ERR_INVALID_CONSUMER(path, 'a multiplexer needs at least one stream')
+  }
+  mountRoute(app, runtime, maxFrameSize, path, new Map(Object.entries(streams)), routeOptions, (socket, connections, data, isBinary) => {
+    const log = connections.values().next().value!.log
+    // Errors that belong to no stream are answered outside the envelope.
+    const unrouted = (err: Error): void => {
+      const wire = toWireError(err, log)
+      socket.send(encodeReply(null, null, wire.errors, wire.status, null))
+    }
+    let frame: Record<string, unknown>
+    try {
+      frame = parseFrame(data, isBinary)
+    } catch (err) {
+      unrouted(err as Error)
+      return
+    }
+    const stream = frame.stream
+    if (typeof stream !== 'string' || !('payload' in frame)) {
+      unrouted(new errors.DCRF_ERR_BAD_STREAM_FRAME())
+      return
+    }
+    const payload = frame.payload
+    const connection = connections.get(stream)
+    if (connection === undefined) {
+      const wire = toWireError(new errors.DCRF_ERR_UNKNOWN_STREAM(stream), log)
+      const p = isPlainObject(payload) ? payload : {}
+      sendTextFor(socket, stream)(encodeReply(p.action ?? null, null, wire.errors, wire.status, p.request_id ?? null))
+      return
+    }
+    if (!isPlainObject(payload)) {
+      connection.receiveError(new errors.DCRF_ERR_NOT_AN_OBJECT())
+      return
+    }
+    connection.receive(payload)
+  })
+}

@@ -1,0 +1,247 @@
+/**
+ * The public type surface of fastify-dcrf. No runtime code lives here: `plugin/` imports its types
+ * from this folder so the published types cannot drift from the implementation.
+ */
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  RouteShorthandOptions
+} from 'fastify'
+import type { WebsocketPluginOptions } from '@fastify/websocket'
+import type { Static, TSchema } from '@sinclair/typebox'
+import type { MQEmitter } from 'mqemitter'
+import type { WebSocket } from 'ws'
+
+/** Any JSON value, as it arrives in a frame. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
+
+/**
+ * The user of a connection: `request.user` as the application's authentication sets it. Declare
+ * `user` on `FastifyRequest` (as `@fastify/jwt` does) and this type follows.
+ */
+export type RequestUser = FastifyRequest extends { user: infer TUser } ? TUser : unknown
+
+/** The arguments of an action: every field of the frame but `action` and `request_id`. */
+export type ActionArgs = Record<string, unknown>
+
+/** Per-connection scratch space, DCRF's attributes on `self` (e.g. the room a chat user joined). */
+export type ConsumerState = Record<string, any>
+
+/** A reply frame to send. Keys follow TypeScript conventions; the wire keys are DCRF's. */
+export interface ReplyFrame {
+  action: unknown
+  data?: unknown
+  errors?: unknown[]
+  /** HTTP-like status, `response_status` on the wire. Default 200. */
+  status?: number
+  /** Echoed as `request_id`. Default `null`. */
+  requestId?: unknown
+}
+
+/**
+ * The context of one consumer on one connection: DCRF's consumer instance. Every action, group
+ * message handler and connect/disconnect hook receives it.
+ */
+export interface ConsumerContext<TState extends object = ConsumerState> {
+  /** The HTTP upgrade request of the connection (headers, query, `request.user`). */
+  readonly request: FastifyRequest
+  /** `request.user`, as the route's authentication hooks set it. */
+  readonly user: RequestUser
+  /** The Fastify instance (encapsulation context) the consumer was mounted in. */
+  readonly app: FastifyInstance
+  /** A child logger bound to this connection. */
+  readonly log: FastifyBaseLogger
+  /** The WebSocket; `null` until the handshake completes. */
+  readonly socket: WebSocket | null
+  /** The stream name when the consumer runs inside a multiplexed route. */
+  readonly stream: string | null
+  /** Aborted when the connection closes. */
+  readonly signal: AbortSignal
+  /** The groups this connection has joined. */
+  readonly groups: ReadonlySet<string>
+  /** Whether the socket has closed. */
+  readonly closed: boolean
+  /** Per-connection state, created by the consumer's `state()` factory. */
+  state: TState
+  /** Sends a reply frame in DCRF's envelope (`errors`, `data`, `action`, `response_status`, `request_id`). */
+  reply (frame: ReplyFrame): void
+  /** Sends any JSON value as a frame (wrapped in the stream envelope when multiplexed). */
+  send (frame: unknown): void
+  /** Joins a group; resolves once the channel layer delivers the group's messages here. */
+  addGroup (name: string): Promise<void>
+  /** Leaves a group. */
+  removeGroup (name: string): Promise<void>
+  /** Sends a message to every member of a group, in every process sharing the channel layer. */
+  groupSend (group: string, message: GroupMessage): Promise<void>
+  /** Closes the socket. */
+  close (code?: number, reason?: string): void
+}
+
+/** What an action receives beside its context and arguments. */
+export interface ActionCall {
+  /** The action name as the client sent it (an alias stays the alias). */
+  action: string
+  /** The frame's `request_id`, verbatim; `null` when absent. */
+  requestId: unknown
+  /** Aborted when the socket closes (and, for detached actions, when they are cancelled). */
+  signal: AbortSignal
+}
+
+/** What an action returns to be answered: `data` and a status (default 200). */
+export interface ActionResult {
+  data?: unknown
+  status?: number
+}
+
+/** An action returning nothing sends no reply. */
+export type ActionReturn = ActionResult | undefined | void
+
+export type ActionHandler<TState extends object = ConsumerState, TArgs = ActionArgs> = (
+  ctx: ConsumerContext<TState>,
+  args: TArgs,
+  call: ActionCall
+) => ActionReturn | Promise<ActionReturn>
+
+/** Infers the arguments of an action from its schema. */
+export type inferArgs<TArgsSchema extends TSchema | undefined> = TArgsSchema extends TSchema ? Static<TArgsSchema> : ActionArgs
+
+/**
+ * An action with options. Build it with `action()` so that the handler's arguments are inferred
+ * from `schema`.
+ */
+export interface ActionDefinition<TState extends object = ConsumerState, TArgsSchema extends TSchema | undefined = TSchema | undefined> {
+  /** TypeBox schema of the arguments; invalid arguments are answered 400 with DRF-shaped field errors. */
+  schema?: TArgsSchema
+  handler: ActionHandler<TState, inferArgs<TArgsSchema>>
+  /** Other names the action answers to on the wire. */
+  aliases?: readonly string[]
+  /**
+   * Runs beside the connection's ordered queue: later frames are served while it runs, its reply
+   * comes when it is done, and it is cancelled (its `signal` aborts) when the socket closes.
+   */
+  detached?: boolean
+  /** Runs in a database transaction, rolled back when the action throws. */
+  atomic?: boolean
+  /** Checked after the consumer's permissions, for this action only. */
+  permissions?: readonly Permission[]
+}
+
+/** An entry of a consumer's `actions`: a bare handler or a definition. */
+export type ActionEntry<TState extends object = ConsumerState> =
+  | ActionHandler<TState, any>
+  | ActionDefinition<TState, any>
+
+export type ActionMap<TState extends object = ConsumerState> = Record<string, ActionEntry<TState>>
+
+/**
+ * A channel-layer message for a group. `type` names the handler that each member connection runs
+ * (`groupHandlers[type]`, as Channels dispatches `"chat.message"` to `chat_message`).
+ */
+export interface GroupMessage {
+  type: string
+  [key: string]: unknown
+}
+
+export type GroupHandler<TState extends object = ConsumerState> = (
+  ctx: ConsumerContext<TState>,
+  message: GroupMessage
+) => void | Promise<void>
+
+/** How an action name and its arguments are read from a frame (DCRF's `get_action_name`). */
+export type GetActionName = (frame: Record<string, unknown>) => { action: unknown, args: ActionArgs }
+
+/**
+ * A permission, DCRF's `BasePermission`. Each check returns `true` to allow, `false` to deny
+ * (403), or throws a coded error (e.g. `NotAuthenticated`, 401).
+ */
+export interface Permission {
+  /** Checked before each action, before the action is even looked up. */
+  hasPermission?: (ctx: ConsumerContext<any>, action: string, args: ActionArgs) => boolean | Promise<boolean>
+  /** Checked during the handshake; a denial refuses the upgrade with an HTTP status. */
+  canConnect?: (ctx: ConsumerContext<any>) => boolean | Promise<boolean>
+}
+
+/** A Fastify hook in `(request, reply)` or `(request, reply, done)` form, e.g. a JWT verify. */
+export type FastifyAuthHook =
+  | ((request: FastifyRequest, reply: FastifyReply) => unknown)
+  | ((request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void)
+
+/** A consumer: DCRF's consumer class, as a plain object. */
+export interface ConsumerDefinition<TState extends object = ConsumerState, TActions extends ActionMap<TState> = ActionMap<TState>> {
+  /** The actions, by wire name. */
+  actions: TActions
+  /** Creates the per-connection `ctx.state`. */
+  state?: () => TState
+  /** Permissions checked for every action, before the lookup. Default: the plugin's `permissions`. */
+  permissions?: readonly Permission[]
+  /** Handlers of group messages, by message `type`. */
+  groupHandlers?: Record<string, GroupHandler<TState>>
+  /** Reads the action name and arguments from a frame. Default: `frame.action`, the rest as arguments. */
+  getActionName?: GetActionName
+  /** Runs first in the connection's queue once the socket is open. */
+  onConnect?: (ctx: ConsumerContext<TState>) => void | Promise<void>
+  /** Runs last in the connection's queue after the socket closed, with the close code. */
+  onDisconnect?: (ctx: ConsumerContext<TState>, code: number) => void | Promise<void>
+}
+
+/** A consumer of any state and actions. */
+export type AnyConsumer = ConsumerDefinition<any, ActionMap<any>>
+
+/** The wire action names of a consumer. */
+export type inferActions<TConsumer> = TConsumer extends ConsumerDefinition<any, infer TActions> ? keyof TActions & string : never
+
+/** Where the channel layer carries group messages. */
+export interface ChannelLayerOptions {
+  /** A Redis URL: use `mqemitter-redis`, so every process sharing that Redis shares groups. */
+  redis?: string
+  /** An mqemitter-compatible emitter of the application's own (not closed by the plugin). */
+  emitter?: MQEmitter
+  /** How long closing the layer may take before connections are dropped, in ms. Default 2000. */
+  closeTimeout?: number
+}
+
+/** Options of `fastify.register(dcrf, options)`. */
+export interface DcrfOptions {
+  /** Default: an in-process mqemitter. */
+  channelLayer?: ChannelLayerOptions
+  /** Permissions of consumers that set none (DRF's `DEFAULT_PERMISSION_CLASSES`). Default: allow any. */
+  permissions?: readonly Permission[]
+  /** The largest inbound frame, in bytes; a larger one closes the socket with 1009. Default 1 MiB. */
+  maxFrameSize?: number
+  /** Options for `@fastify/websocket` when the plugin registers it (it does unless the app has). */
+  websocket?: WebsocketPluginOptions
+}
+
+/** Route options accepted beside a consumer: hooks and config of the WebSocket route. */
+export type ConsumerRouteOptions = Omit<RouteShorthandOptions, 'websocket' | 'handler' | 'wsHandler'>
+
+/** The channel layer: groups over an mqemitter. */
+export interface ChannelLayer {
+  /** Sends a message to every member of `group`, in every process sharing the layer. */
+  groupSend (group: string, message: GroupMessage): Promise<void>
+  /** The number of groups this process is subscribed to. */
+  readonly size: number
+}
+
+/** `app.dcrf`: mounts consumers on routes of the instance it is read from. */
+export interface DcrfDecorator {
+  /** Mounts a consumer on a WebSocket route of this encapsulation context (its hooks apply). */
+  consumer (path: string, consumer: AnyConsumer, routeOptions?: ConsumerRouteOptions): void
+  /** Mounts several consumers on one route, one per stream name (`{"stream", "payload"}` frames). */
+  multiplex (path: string, streams: Record<string, AnyConsumer>, routeOptions?: ConsumerRouteOptions): void
+  /** Sends a message to a group from anywhere: a route, a job, another consumer. */
+  groupSend (group: string, message: GroupMessage): Promise<void>
+  readonly channelLayer: ChannelLayer
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    dcrf: DcrfDecorator
+  }
+  interface FastifyRequest {
+    /** The consumer context of this request's connection (single-consumer routes); `null` otherwise. */
+    dcrf: ConsumerContext | null
+  }
+}
