@@ -29,8 +29,14 @@ export async function build (t: TestContext, options: DcrfOptions = {}): Promise
 const WAIT = 5000
 
 /** The ws:// URL of `path`, starting the app on a free loopback port the first time. */
+const listening = new WeakMap<FastifyInstance, Promise<string>>()
 export async function urlOf (app: FastifyInstance, path: string): Promise<string> {
-  if (!app.server.listening) await app.listen({ port: 0, host: '127.0.0.1' })
+  let started = listening.get(app)
+  if (started === undefined) {
+    started = app.listen({ port: 0, host: '127.0.0.1' })
+    listening.set(app, started)
+  }
+  await started
   const address = app.server.address() as AddressInfo
   return `ws://127.0.0.1:${address.port}${path}`
 }
