@@ -12,7 +12,7 @@ import { errors } from './errors.js'
 
 /** Something that receives the messages of the groups it joined: a connection. */
 export interface GroupMember {
-  deliver (message: GroupMessage): void
+  deliver (message: GroupMessage, group: string): void
 }
 
 type Listener = (message: Message, done: () => void) => void
@@ -105,7 +105,7 @@ export class ChannelLayer implements PublicChannelLayer {
         // A listener removed while a message was on its way is still called once (mqemitter removes
         // listeners a tick late); a group left and joined again has a new entry, so skip the old one.
         if (this.#groups.get(group) === entry) {
-          for (const member of members) member.deliver(message.message as GroupMessage)
+          for (const member of members) member.deliver(message.message as GroupMessage, group)
         }
         done()
       },

@@ -6,20 +6,28 @@
  */
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
+import type { SQL } from 'drizzle-orm'
 import type {
   ActionArgs,
   ActionCall,
   ActionReturn,
   ConsumerContext,
   ConsumerState,
+  Database,
   GroupMessage,
   Permission,
   ReplyFrame,
-  RequestUser
+  ObserverSubscription,
+  RequestUser,
+  SerializerContext,
+  SerializerLike
 } from '../types/index.js'
 import type { ChannelLayer, GroupMember } from './channel-layer.js'
 import { defaultGetActionName, groupHandlerFor, type CompiledAction, type CompiledConsumer } from './consumer.js'
 import { errors, validationError } from './errors.js'
+import * as generic from './generic.js'
+import { INSTANCE_MESSAGE, OBSERVER_MESSAGE, type InstanceMessage, type ObserverHub, type ObserverMessage } from './observer/hub.js'
+import { Subscriptions } from './observer/subscriptions.js'
 import { checkAll } from './permissions.js'
 import { encodeReply, methodNotAllowed, toWireError } from './protocol.js'
 
@@ -30,6 +38,11 @@ export interface Runtime {
   permissions: readonly Permission[]
   /** Open connections, closed with 1001 when the application closes. */
   connections: Set<Connection>
+  /** The plugin's database, wrapped for change capture; `null` when none was given. */
+  db: Database | null
+  /** The default of `atomic` (Django's `ATOMIC_REQUESTS`). */
+  atomicRequests: boolean
+  observers: ObserverHub
 }
 
 /** Where a connection's frames go: the socket itself, or a stream of a multiplexed socket. */
@@ -57,6 +70,9 @@ export class Connection implements ConsumerContext, GroupMember {
   #head = 0
   #draining = false
   #closed = false
+  /** The transaction of the atomic action running now (actions of a connection never overlap). */
+  #transaction: Database | null = null
+  #subscriptions: Subscriptions | null = null
 
   constructor (runtime: Runtime, consumer: CompiledConsumer, request: FastifyRequest, app: FastifyInstance, stream: string | null) {
     this.#runtime = runtime
@@ -130,12 +146,14 @@ export class Connection implements ConsumerContext, GroupMember {
   }
 
   /** A group message from the channel layer: handled in the queue by its `type`. */
-  deliver (message: GroupMessage): void {
+  deliver (message: GroupMessage, group: string): void {
     if (this.#closed) return
-    this.#enqueue(() => this.#handleGroupMessage(message))
+    this.#enqueue(() => this.#handleGroupMessage(message, group))
   }
 
-  async #handleGroupMessage (message: GroupMessage): Promise<void> {
+  async #handleGroupMessage (message: GroupMessage, group: string): Promise<void> {
+    if (message.type === OBSERVER_MESSAGE) return this.#subscriptions?.deliverObserver(message as ObserverMessage)
+    if (message.type === INSTANCE_MESSAGE) return this.#subscriptions?.deliverInstance(message as InstanceMessage, group)
     const handler = groupHandlerFor(this.consumer, message.type)
     if (handler === undefined) {
       this.log.warn({ type: message.type }, 'no group handler for this message type')
@@ -184,17 +202,32 @@ export class Connection implements ConsumerContext, GroupMember {
         this.#runDetached(compiled, name, requestId, args)
         return
       }
-      const result = await compiled.handler(this, args, { action: name, requestId, signal: this.#abort.signal })
+      const call: ActionCall = { action: name, requestId, signal: this.#abort.signal }
+      const result = (compiled.atomic ?? this.#runtime.atomicRequests)
+        ? await this.#atomically(() => compiled.handler(this, args, call))
+        : await compiled.handler(this, args, call)
       this.#replyResult(name, requestId, result)
     } catch (err) {
       this.#replyError(name, requestId, err)
     }
   }
 
+  /** Runs an action in a transaction, which `ctx.db` is meanwhile; a throw rolls it back. */
+  async #atomically (run: () => ActionReturn | Promise<ActionReturn>): Promise<ActionReturn> {
+    return this.#database().transaction(async (tx) => {
+      this.#transaction = tx as Database
+      try {
+        return await run()
+      } finally {
+        this.#transaction = null
+      }
+    })
+  }
+
   /** Runs an action beside the queue; cancelled (its signal aborted, its reply dropped) on close. */
   #runDetached (compiled: CompiledAction, name: string, requestId: unknown, args: ActionArgs): void {
     const controller = new AbortController()
-    this.#detached.set(controller, name)
+    this.#detached.set(controller, compiled.name)
     const call: ActionCall = { action: name, requestId, signal: controller.signal }
     const run = async (): Promise<void> => {
       try {
@@ -210,8 +243,8 @@ export class Connection implements ConsumerContext, GroupMember {
   }
 
   /**
-   * Cancels the detached actions still running on this connection (all of them, or those of the
-   * given names): their signals abort and their replies are dropped. Returns how many were running.
+   * Cancels the detached actions still running on this connection (all of them, or those defined
+   * under the given names): their signals abort and their replies are dropped. Returns how many were running.
    */
   cancelDetached (names?: readonly string[]): number {
     let cancelled = 0
@@ -224,7 +257,63 @@ export class Connection implements ConsumerContext, GroupMember {
     return cancelled
   }
 
+  // ---- generic consumers ------------------------------------------------------------------------
+
+  #database (): Database {
+    if (this.#runtime.db === null) throw new errors.DCRF_ERR_NO_DATABASE()
+    return this.#runtime.db
+  }
+
+  #generic (): generic.GenericConfig {
+    return generic.genericOf(this)
+  }
+
+  get db (): Database {
+    return this.#transaction ?? this.#database()
+  }
+
+  getQueryset (args?: ActionArgs): SQL | undefined {
+    return generic.getQueryset(this, this.consumer.definition, args)
+  }
+
+  filterQueryset (args?: ActionArgs): SQL | undefined {
+    return generic.filterQueryset(this, this.consumer.definition, args)
+  }
+
+  getObject (lookup: unknown): Promise<any> {
+    return generic.getObject(this, this.consumer.definition, this.#generic(), lookup)
+  }
+
+  getSerializer (action?: string): SerializerLike {
+    return generic.getSerializer(this, this.consumer.definition, this.#generic(), action)
+  }
+
+  async serialize (row: any, action?: string): Promise<unknown> {
+    return this.getSerializer(action).toRepresentation(row, this.serializerContext())
+  }
+
+  serializerContext (): SerializerContext {
+    return generic.serializerContext(this, this.consumer.definition)
+  }
+
+  // ---- observers --------------------------------------------------------------------------------
+
+  /** The connection's subscriptions, created on first use. */
+  get subscriptions (): Subscriptions {
+    this.#subscriptions ??= new Subscriptions(this, this.#runtime.observers, this.#runtime.permissions)
+    return this.#subscriptions
+  }
+
+  observer (name: string): ObserverSubscription {
+    return this.subscriptions.observer(name)
+  }
+
   // ---- outbound ----------------------------------------------------------------------------------
+
+  /** Sends an already serialized frame (wrapped in the stream envelope when multiplexed). */
+  sendText (text: string): void {
+    this.#write(text)
+  }
 
   #write (text: string): void {
     if (this.#closed || this.socket === null || this.socket.readyState !== OPEN) return
@@ -286,6 +375,7 @@ export class Connection implements ConsumerContext, GroupMember {
     this.#runtime.connections.delete(this)
     for (const group of this.#groups) this.#runtime.channelLayer.remove(group, this)
     this.#groups.clear()
+    this.#subscriptions?.clear()
     this.cancelDetached()
     this.#abort.abort()
     const onDisconnect = this.consumer.definition.onDisconnect

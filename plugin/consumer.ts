@@ -15,6 +15,7 @@ import type {
   Permission
 } from '../types/index.js'
 import { errors } from './errors.js'
+import { compileGeneric, type GenericConfig } from './generic.js'
 import { compileValidator, type Validator } from './validation.js'
 
 /**
@@ -29,9 +30,9 @@ import { compileValidator, type Validator } from './validation.js'
  *   }
  * })
  */
-export function defineConsumer<TState extends object = ConsumerState, TActions extends ActionMap<TState> = ActionMap<TState>> (
-  definition: ConsumerDefinition<TState, TActions>
-): ConsumerDefinition<TState, TActions> {
+export function defineConsumer<TState extends object = ConsumerState, TTable = undefined, TActions extends ActionMap<TState, TTable> = ActionMap<TState, TTable>> (
+  definition: ConsumerDefinition<TState, TActions, TTable>
+): ConsumerDefinition<TState, TActions, TTable> {
   return definition
 }
 
@@ -44,9 +45,9 @@ export function defineConsumer<TState extends object = ConsumerState, TActions e
  *   async handler (ctx, { pk, to }) { ...; return { data: {}, status: 200 } }
  * })
  */
-export function action<TArgsSchema extends TSchema | undefined = undefined, TState extends object = ConsumerState> (
-  definition: ActionDefinition<TState, TArgsSchema>
-): ActionDefinition<TState, TArgsSchema> {
+export function action<TArgsSchema extends TSchema | undefined = undefined, TState extends object = ConsumerState, TTable = any> (
+  definition: ActionDefinition<TState, TArgsSchema, TTable>
+): ActionDefinition<TState, TArgsSchema, TTable> {
   return definition
 }
 
@@ -69,6 +70,8 @@ export interface CompiledConsumer {
   permissions: readonly Permission[] | null
   groupHandlers: Map<string, GroupHandler<any>>
   getActionName: GetActionName
+  /** The table settings of a generic consumer; `null` for a consumer without a table. */
+  generic: GenericConfig | null
 }
 
 /** DCRF's default: `{"action": name, ...args}`; `request_id` is taken out before this runs. */
@@ -113,6 +116,9 @@ export function compileConsumer (definition: AnyConsumer, where: string): Compil
     if (typeof def !== 'object' || def === null || typeof def.handler !== 'function') {
       throw new errors.DCRF_ERR_INVALID_CONSUMER(where, `action "${name}" needs a handler function`)
     }
+    if (def.detached === true && def.atomic === true) {
+      throw new errors.DCRF_ERR_INVALID_CONSUMER(where, `action "${name}" cannot be both detached and atomic: open a transaction in its handler`)
+    }
     const compiledAction: CompiledAction = {
       name,
       handler: def.handler,
@@ -134,7 +140,7 @@ export function compileConsumer (definition: AnyConsumer, where: string): Compil
     }
     groupHandlers.set(type, handler as GroupHandler<any>)
   }
-  for (const hook of ['onConnect', 'onDisconnect', 'getActionName', 'state'] as const) {
+  for (const hook of ['onConnect', 'onDisconnect', 'getActionName', 'state', 'queryset', 'filterQueryset', 'getSerializer', 'serializerContext', 'orderBy'] as const) {
     if (definition[hook] !== undefined && typeof definition[hook] !== 'function') {
       throw new errors.DCRF_ERR_INVALID_CONSUMER(where, `${hook} must be a function`)
     }
@@ -144,7 +150,8 @@ export function compileConsumer (definition: AnyConsumer, where: string): Compil
     actions,
     permissions: definition.permissions ? checkPermissions(where, definition.permissions) : null,
     groupHandlers,
-    getActionName: definition.getActionName ?? defaultGetActionName
+    getActionName: definition.getActionName ?? defaultGetActionName,
+    generic: compileGeneric(definition, where)
   }
   compiled.set(definition, result)
   return result

@@ -25,7 +25,10 @@ export const errors = {
   DCRF_ERR_BAD_STREAM_FRAME: createError('DCRF_ERR_BAD_STREAM_FRAME', 'Message must be a JSON object with a "stream" string and a "payload".', 400),
 
   // Runtime failures of the plugin's own parts: logged, answered 500 where a client is waiting.
-  DCRF_ERR_CHANNEL_LAYER_CLOSED: createError('DCRF_ERR_CHANNEL_LAYER_CLOSED', 'The channel layer is closed.', 500)
+  DCRF_ERR_CHANNEL_LAYER_CLOSED: createError('DCRF_ERR_CHANNEL_LAYER_CLOSED', 'The channel layer is closed.', 500),
+  DCRF_ERR_NO_DATABASE: createError('DCRF_ERR_NO_DATABASE', 'No database: pass `db` to fastify.register(dcrf, { db })', 500),
+  DCRF_ERR_UNKNOWN_OBSERVER: createError('DCRF_ERR_UNKNOWN_OBSERVER', 'This consumer has no observer "%s"', 500),
+  DCRF_ERR_NOT_GENERIC: createError('DCRF_ERR_NOT_GENERIC', 'This consumer has no table: generic actions need `table`', 500)
 } as const
 
 export type DcrfErrorCode = keyof typeof errors

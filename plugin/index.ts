@@ -11,6 +11,9 @@ import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import type { AnyConsumer, ConsumerRouteOptions, DcrfDecorator, DcrfOptions, GroupMessage } from '../types/index.js'
 import { ChannelLayer } from './channel-layer.js'
+import { captureChanges } from './observer/capture.js'
+import { ObserverHub } from './observer/hub.js'
+import { errors } from './errors.js'
 import type { Runtime } from './connection.js'
 import { resolveOptions } from './options.js'
 import { mountConsumer, mountMultiplexer } from './route.js'
@@ -21,7 +24,19 @@ const GOING_AWAY = 1001
 const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, options) {
   const resolved = resolveOptions(options)
   const channelLayer = new ChannelLayer(resolved.channelLayer, fastify.log)
-  const runtime: Runtime = { channelLayer, permissions: resolved.permissions, connections: new Set() }
+  const observers = new ObserverHub(channelLayer, fastify.log)
+  const runtime: Runtime = {
+    channelLayer,
+    permissions: resolved.permissions,
+    connections: new Set(),
+    // Writes through this database reach observers once committed; tables nobody observes are
+    // not captured at all.
+    db: resolved.db === null
+      ? null
+      : captureChanges(resolved.db, (events) => observers.publishChanges(events), { capture: (table) => observers.observes(table) }),
+    atomicRequests: resolved.atomicRequests,
+    observers
+  }
 
   // Before @fastify/websocket's own preClose (which closes sockets without a code): clients learn
   // that the server is going away, and each connection cleans up.
@@ -56,11 +71,18 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
           groupSend (group: string, message: GroupMessage) {
             return channelLayer.groupSend(group, message)
           },
-          channelLayer
+          channelLayer,
+          signal (signal: string, payload: unknown) {
+            return observers.signal(signal, payload)
+          },
+          get db () {
+            if (runtime.db === null) throw new errors.DCRF_ERR_NO_DATABASE()
+            return runtime.db
+          }
         }
         facades.set(this, facade)
       }
-      return facade
+      return facade!
     }
   })
   fastify.decorateRequest('dcrf', null)
@@ -69,6 +91,15 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
 export default fp(plugin, { fastify: '5.x', name: 'fastify-dcrf' })
 
 export { defineConsumer, action } from './consumer.js'
+export { crud } from './mixins/crud.js'
+export * as mixins from './mixins/index.js'
+export { paginatedList, streamedList } from './mixins/pagination.js'
+export { viewAsConsumer, DEFAULT_VIEW_ACTIONS } from './view-as-consumer.js'
+export { serializer } from './serializer.js'
+export { modelObserver, observer } from './observer/define.js'
+export { instanceSubscriptions } from './mixins/instance.js'
+export { captureChanges } from './observer/capture.js'
+export type { ChangeEvent } from './observer/capture.js'
 export { allowAny, isAuthenticated, and, or, not, fromHook } from './permissions.js'
 export {
   errors,

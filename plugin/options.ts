@@ -2,7 +2,7 @@
  * Options of `fastify.register(dcrf, options)`, checked at `register`: a mistake fails the boot with
  * `DCRF_ERR_INVALID_OPTION`, never the first message.
  */
-import type { DcrfOptions, Permission } from '../types/index.js'
+import type { Database, DcrfOptions, Permission } from '../types/index.js'
 import { errors } from './errors.js'
 
 /** The default largest inbound frame: 1 MiB. */
@@ -13,9 +13,11 @@ export interface ResolvedOptions {
   permissions: readonly Permission[]
   maxFrameSize: number
   websocket: NonNullable<DcrfOptions['websocket']>
+  db: Database | null
+  atomicRequests: boolean
 }
 
-const KNOWN = new Set(['channelLayer', 'permissions', 'maxFrameSize', 'websocket'])
+const KNOWN = new Set(['channelLayer', 'permissions', 'maxFrameSize', 'websocket', 'db', 'atomicRequests'])
 
 function fail (option: string, why: string): never {
   throw new errors.DCRF_ERR_INVALID_OPTION(option, why)
@@ -25,7 +27,7 @@ export function resolveOptions (options: DcrfOptions): ResolvedOptions {
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) fail(key, 'unknown option')
   }
-  const { channelLayer = {}, permissions = [], maxFrameSize = DEFAULT_MAX_FRAME_SIZE, websocket = {} } = options
+  const { channelLayer = {}, permissions = [], maxFrameSize = DEFAULT_MAX_FRAME_SIZE, websocket = {}, db = null, atomicRequests = false } = options
 
   if (typeof channelLayer !== 'object' || channelLayer === null) fail('channelLayer', 'must be an object')
   if (channelLayer.redis !== undefined && (typeof channelLayer.redis !== 'string' || !/^rediss?:\/\//.test(channelLayer.redis))) {
@@ -46,6 +48,14 @@ export function resolveOptions (options: DcrfOptions): ResolvedOptions {
   }
   if (!Number.isInteger(maxFrameSize) || maxFrameSize <= 0) fail('maxFrameSize', 'must be a positive integer of bytes')
   if (typeof websocket !== 'object' || websocket === null) fail('websocket', 'must be an object')
+  if (db !== null) {
+    const candidate = db as unknown as Record<string, unknown>
+    if (typeof candidate !== 'object' || !['select', 'insert', 'update', 'delete', 'transaction'].every((m) => typeof candidate[m] === 'function')) {
+      fail('db', 'must be a Drizzle PostgreSQL database (drizzle-orm/postgres-js or drizzle-orm/pglite)')
+    }
+  }
+  if (typeof atomicRequests !== 'boolean') fail('atomicRequests', 'must be a boolean')
+  if (atomicRequests && db === null) fail('atomicRequests', 'needs the db option')
 
-  return { channelLayer, permissions, maxFrameSize, websocket }
+  return { channelLayer, permissions, maxFrameSize, websocket, db, atomicRequests }
 }

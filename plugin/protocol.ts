@@ -23,6 +23,14 @@ export function encodeReply (action: unknown, data: unknown, errs: unknown[], st
 }
 
 /**
+ * A reply around data that is already JSON text: a fan-out serializes its data once and only the
+ * `request_id` per subscriber. Same envelope as `encodeReply`.
+ */
+export function encodeRawReply (action: string, dataJson: string, status: number, requestId: unknown): string {
+  return `{"errors":[],"data":${dataJson},"action":${JSON.stringify(action)},"response_status":${status},"request_id":${JSON.stringify(requestId ?? null)}}`
+}
+
+/**
  * Reads one inbound frame into a JSON object. Throws the wire error to answer otherwise: 400
  * "Invalid JSON: …" for text that does not parse, 400 "Message must be a JSON object." for binary or
  * empty frames and for JSON that is not an object.

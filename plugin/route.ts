@@ -8,6 +8,7 @@ import type { RawData, WebSocket } from 'ws'
 import type { AnyConsumer, ConsumerRouteOptions } from '../types/index.js'
 import { Connection, type Runtime, type SendText } from './connection.js'
 import { compileConsumer } from './consumer.js'
+import { subscribeInstance } from './mixins/instance.js'
 import { errors } from './errors.js'
 import { checkAll } from './permissions.js'
 import { encodeReply, isPlainObject, parseFrame, toWireError } from './protocol.js'
@@ -45,6 +46,20 @@ function mountRoute (
   onMessage: (socket: WebSocket, connections: Map<string | null, Connection>, data: RawData, isBinary: boolean) => void
 ): void {
   const compiled = new Map([...streams].map(([name, consumer]) => [name, compileConsumer(consumer, name === null ? path : `${path} stream "${name}"`)]))
+  for (const consumer of compiled.values()) {
+    for (const [name, definition] of Object.entries(consumer.definition.observers ?? {})) {
+      runtime.observers.register(definition, name)
+    }
+    if (consumer.generic !== null && [...consumer.actions.values()].some((a) => a.handler === subscribeInstance)) {
+      runtime.observers.registerInstanceTable(consumer.generic.tableName)
+    }
+  }
+  if (runtime.db === null) {
+    for (const [name, consumer] of compiled) {
+      const needsDb = consumer.generic !== null || [...consumer.actions.values()].some((a) => a.atomic === true)
+      if (needsDb) throw new errors.DCRF_ERR_INVALID_CONSUMER(name === null ? path : `${path} stream "${name}"`, 'a table or an atomic action needs the plugin\'s `db` option')
+    }
+  }
 
   const connect: preHandlerAsyncHookHandler = async function (request) {
     if (!request.ws) return

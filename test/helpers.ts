@@ -9,6 +9,18 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import WebSocket from 'ws'
 import dcrf, { type DcrfOptions } from 'fastify-dcrf'
 
+/** The user the tests' authentication hooks set. */
+export interface TestUser {
+  id: number
+  name?: string
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    user: TestUser | null
+  }
+}
+
 /** Log lines the application wrote, parsed. */
 export type LogLines = Array<Record<string, any>>
 

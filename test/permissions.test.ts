@@ -17,12 +17,6 @@ import { build, Client, reply } from './helpers.js'
 
 const DENIED = ['You do not have permission to perform this action.']
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    user: { id: number, name: string } | null
-  }
-}
-
 /** A Fastify authentication hook: `?token=<name>` of a known user sets `request.user`, otherwise 401. */
 const tokens = new Map([['ada-token', { id: 1, name: 'ada' }], ['bob-token', { id: 2, name: 'bob' }]])
 async function authenticate (request: FastifyRequest, reply: FastifyReply): Promise<void> {

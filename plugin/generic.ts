@@ -1,0 +1,143 @@
+/**
+ * Generic consumers: a consumer with a `table` is DCRF's `GenericAsyncAPIConsumer`. This file holds
+ * what its context adds — the queryset, `getObject` with DCRF's 404s, the serializer and its
+ * context — compiled once per consumer.
+ */
+import { and, asc, eq, getTableColumns, getTableName, type SQL } from 'drizzle-orm'
+import { getTableConfig, PgTable, type PgColumn } from 'drizzle-orm/pg-core'
+import type { ActionArgs, AnyConsumer, ConsumerContext, SerializerContext, SerializerLike } from '../types/index.js'
+import { databaseValidationError } from './db-errors.js'
+import { errors, notFound, validationError } from './errors.js'
+import { isPlainObject } from './protocol.js'
+import { serializer as buildSerializer } from './serializer.js'
+
+/** A generic consumer's table, compiled. */
+export interface GenericConfig {
+  table: PgTable
+  tableName: string
+  /** The JS key and column of the (single-column) primary key. */
+  pkKey: string
+  pkColumn: PgColumn
+  lookupColumn: PgColumn
+  lookupKwarg: string
+  serializer: SerializerLike
+  order: Array<SQL | PgColumn>
+}
+
+const INT4 = 2 ** 31
+const INTEGER_TYPES = new Set(['PgInteger', 'PgSerial', 'PgSmallInt', 'PgSmallSerial'])
+const BIGINT_TYPES = new Set(['PgBigInt53', 'PgBigInt64', 'PgBigSerial53', 'PgBigSerial64'])
+const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i
+const NO_MATCH = Symbol('no match')
+
+/**
+ * A lookup value as the column takes it, or NO_MATCH when no row can have it: a pk of the wrong
+ * type is a 404 (DCRF), never a database error.
+ */
+function coerceLookup (column: PgColumn, value: unknown): unknown {
+  const type = column.columnType
+  if (INTEGER_TYPES.has(type) || BIGINT_TYPES.has(type)) {
+    const n = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value
+    if (typeof n !== 'number' || !Number.isSafeInteger(n)) return NO_MATCH
+    if (INTEGER_TYPES.has(type) && (n < -INT4 || n >= INT4)) return NO_MATCH
+    return type === 'PgBigInt64' || type === 'PgBigSerial64' ? BigInt(n) : n
+  }
+  if (type === 'PgUUID') return typeof value === 'string' && UUID.test(value) ? value : NO_MATCH
+  if (type === 'PgText' || type === 'PgVarchar' || type === 'PgChar') {
+    return typeof value === 'string' || typeof value === 'number' ? String(value) : NO_MATCH
+  }
+  return typeof value === 'object' && value !== null ? NO_MATCH : value
+}
+
+/** Checks a generic consumer's settings at mount time. */
+export function compileGeneric (definition: AnyConsumer, where: string): GenericConfig | null {
+  const { table } = definition
+  if (table === undefined) return null
+  if (!(table instanceof PgTable)) throw new errors.DCRF_ERR_INVALID_CONSUMER(where, 'table must be a Drizzle pgTable')
+  const columns = getTableColumns(table) as Record<string, PgColumn>
+  const config = getTableConfig(table)
+  const pkEntries = Object.entries(columns).filter(([, column]) => column.primary)
+  if (pkEntries.length !== 1 && config.primaryKeys.length === 0) {
+    // A composite primary key needs an explicit lookup field; writes then use it.
+    if (definition.lookupField === undefined) {
+      throw new errors.DCRF_ERR_INVALID_CONSUMER(where, `table "${getTableName(table)}" has no single-column primary key: set lookupField`)
+    }
+  }
+  const lookupField = definition.lookupField ?? pkEntries[0]?.[0]
+  const lookupColumn = lookupField === undefined ? undefined : columns[lookupField]
+  if (lookupColumn === undefined) {
+    throw new errors.DCRF_ERR_INVALID_CONSUMER(where, `lookupField "${String(lookupField)}" is not a column of "${getTableName(table)}"`)
+  }
+  const [pkKey, pkColumn] = pkEntries[0] ?? [lookupField, lookupColumn]
+  const order = definition.orderBy === undefined ? [asc(pkColumn)] : definition.orderBy(table)
+  return {
+    table,
+    tableName: getTableName(table),
+    pkKey,
+    pkColumn,
+    lookupColumn,
+    lookupKwarg: definition.lookupKwarg ?? 'pk',
+    serializer: definition.serializer ?? buildSerializer(table),
+    order: Array.isArray(order) ? order : [order]
+  }
+}
+
+/** The generic settings of the consumer a context belongs to; throws for a consumer without a table. */
+export function genericOf (ctx: ConsumerContext<any, any>): GenericConfig {
+  const config = (ctx as unknown as { consumer?: { generic?: GenericConfig | null } }).consumer?.generic
+  if (config == null) throw new errors.DCRF_ERR_NOT_GENERIC()
+  return config
+}
+
+/** The list filter of the consumer (DCRF's `filter_queryset`). */
+export function filterQueryset (ctx: ConsumerContext<any, any>, definition: AnyConsumer, args: ActionArgs = {}): SQL | undefined {
+  return definition.filterQueryset?.(ctx, args)
+}
+
+/** The per-connection queryset condition (DCRF's `get_queryset`). */
+export function getQueryset (ctx: ConsumerContext<any, any>, definition: AnyConsumer, args: ActionArgs = {}): SQL | undefined {
+  return definition.queryset?.(ctx, args)
+}
+
+/** The row of a lookup value, within the connection's queryset; 404 otherwise. */
+export async function getObject (ctx: ConsumerContext<any, any>, definition: AnyConsumer, generic: GenericConfig, lookup: unknown): Promise<Record<string, unknown>> {
+  const args = isPlainObject(lookup) ? lookup : {}
+  const value = isPlainObject(lookup) ? lookup[generic.lookupKwarg] : lookup
+  if (value === undefined || value === null) throw validationError({ [generic.lookupKwarg]: ['This field is required.'] })
+  const coerced = coerceLookup(generic.lookupColumn, value)
+  if (coerced === NO_MATCH) throw notFound()
+  const where = and(eq(generic.lookupColumn, coerced), getQueryset(ctx, definition, args))
+  let rows: Array<Record<string, unknown>>
+  try {
+    rows = await ctx.db.select().from(generic.table).where(where).limit(1)
+  } catch (err) {
+    // A value the column cannot hold (out of range, malformed): no row has it.
+    if (databaseValidationError(err, { table: generic.table }) !== null) throw notFound()
+    throw err
+  }
+  if (rows.length === 0) throw notFound()
+  return rows[0]
+}
+
+/** The serializer of an action: the consumer's `getSerializer`, else its `serializer`. */
+export function getSerializer (ctx: ConsumerContext<any, any>, definition: AnyConsumer, generic: GenericConfig, action = ''): SerializerLike {
+  return definition.getSerializer?.(ctx, action) ?? generic.serializer
+}
+
+/** DRF's serializer context: the connection's user and request, the consumer, and its additions. */
+export function serializerContext (ctx: ConsumerContext<any, any>, definition: AnyConsumer): SerializerContext {
+  const base: SerializerContext = { user: ctx.user, request: ctx.request, consumer: ctx }
+  return definition.serializerContext === undefined ? base : { ...base, ...definition.serializerContext(ctx) }
+}
+
+/**
+ * Runs a write and answers database constraint violations as DRF does: a unique, foreign-key or
+ * not-null violation is a 400 field error, not a 500.
+ */
+export async function writing<T> (generic: GenericConfig, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write()
+  } catch (err) {
+    throw databaseValidationError(err, { table: generic.table }) ?? err
+  }
+}

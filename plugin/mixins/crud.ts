@@ -1,0 +1,165 @@
+/**
+ * DCRF's model mixins as action factories: spread the ones a consumer needs into its actions,
+ * `actions: { ...mixins.list(), ...mixins.retrieve() }`, or all six with `...crud()`. Each write has
+ * an overridable step (DCRF's `perform_create`, `perform_update`, `perform_patch`, `perform_delete`).
+ */
+import { and, eq } from 'drizzle-orm'
+import type { ActionArgs, ActionDefinition, ConsumerContext } from '../../types/index.js'
+import { validationError } from '../errors.js'
+import { genericOf, writing, type GenericConfig } from '../generic.js'
+import { isPlainObject } from '../protocol.js'
+
+type Row = Record<string, unknown>
+type Ctx = ConsumerContext<any, any>
+
+/** Options every mixin takes. */
+export interface MixinOptions {
+  /** Run the action in a transaction. Default: the plugin's `atomicRequests`. */
+  atomic?: boolean
+}
+
+export interface CreateOptions extends MixinOptions {
+  /** Inserts the validated values and returns the new row (DCRF's `perform_create`). */
+  performCreate?: (ctx: Ctx, values: Row, args: ActionArgs) => Promise<Row>
+}
+export interface UpdateOptions extends MixinOptions {
+  /** Writes the validated values to the row and returns it (DCRF's `perform_update`). */
+  performUpdate?: (ctx: Ctx, row: Row, values: Row, args: ActionArgs) => Promise<Row>
+}
+export interface PatchOptions extends MixinOptions {
+  /** Writes the validated values to the row and returns it (DCRF's `perform_patch`). */
+  performPatch?: (ctx: Ctx, row: Row, values: Row, args: ActionArgs) => Promise<Row>
+}
+export interface DeleteOptions extends MixinOptions {
+  /** Deletes the row (DCRF's `perform_delete`). */
+  performDelete?: (ctx: Ctx, row: Row, args: ActionArgs) => Promise<void>
+}
+
+/** The `data` argument of a write: required, and a JSON object. */
+function dataOf (args: ActionArgs): Row {
+  const { data } = args
+  if (data === undefined || data === null) throw validationError({ data: ['This field is required.'] })
+  if (!isPlainObject(data)) {
+    throw validationError({ data: [`Invalid data. Expected a dictionary, but got ${Array.isArray(data) ? 'list' : typeof data === 'string' ? 'str' : typeof data}.`] })
+  }
+  return data
+}
+
+function whereRow (generic: GenericConfig, row: Row) {
+  return eq(generic.pkColumn, row[generic.pkKey])
+}
+
+async function insertRow (ctx: Ctx, values: Row): Promise<Row> {
+  const generic = genericOf(ctx)
+  const [row] = await ctx.db.insert(generic.table).values(values).returning()
+  return row
+}
+
+async function updateRow (ctx: Ctx, row: Row, values: Row): Promise<Row> {
+  const generic = genericOf(ctx)
+  if (Object.keys(values).length === 0) return row
+  const [updated] = await ctx.db.update(generic.table).set(values).where(whereRow(generic, row)).returning()
+  return updated ?? row
+}
+
+async function deleteRow (ctx: Ctx, row: Row): Promise<void> {
+  const generic = genericOf(ctx)
+  await ctx.db.delete(generic.table).where(whereRow(generic, row))
+}
+
+/** `list`: every row of the queryset, filtered and ordered (200, `data` = array). */
+export function list (options: MixinOptions = {}): { list: ActionDefinition<any, undefined> } {
+  return {
+    list: {
+      atomic: options.atomic,
+      async handler (ctx, args) {
+        const generic = genericOf(ctx)
+        const rows = await ctx.db.select().from(generic.table)
+          .where(and(ctx.getQueryset(args), ctx.filterQueryset(args)))
+          .orderBy(...generic.order)
+        const serializer = ctx.getSerializer('list')
+        const context = ctx.serializerContext()
+        return { data: await Promise.all(rows.map((row) => serializer.toRepresentation(row, context))) }
+      }
+    }
+  }
+}
+
+/** `retrieve`: the row of `pk` (200), or 404. */
+export function retrieve (options: MixinOptions = {}): { retrieve: ActionDefinition<any, undefined> } {
+  return {
+    retrieve: {
+      atomic: options.atomic,
+      async handler (ctx, args) {
+        return { data: await ctx.serialize(await ctx.getObject(args), 'retrieve') }
+      }
+    }
+  }
+}
+
+/** `create`: validates `data`, inserts it (201, `data` = the new row). */
+export function create (options: CreateOptions = {}): { create: ActionDefinition<any, undefined> } {
+  const perform = options.performCreate ?? insertRow
+  return {
+    create: {
+      atomic: options.atomic,
+      async handler (ctx, args) {
+        const values = await ctx.getSerializer('create').validate(dataOf(args), { partial: false, context: ctx.serializerContext() })
+        const row = await writing(genericOf(ctx), () => perform(ctx, values, args))
+        return { data: await ctx.serialize(row, 'create'), status: 201 }
+      }
+    }
+  }
+}
+
+function updating (action: 'update' | 'patch', perform: (ctx: Ctx, row: Row, values: Row, args: ActionArgs) => Promise<Row>, atomic: boolean | undefined): ActionDefinition<any, undefined> {
+  return {
+    atomic,
+    async handler (ctx, args) {
+      const row = await ctx.getObject(args)
+      const values = await ctx.getSerializer(action).validate(dataOf(args), { partial: action === 'patch', context: ctx.serializerContext() })
+      const updated = await writing(genericOf(ctx), () => perform(ctx, row, values, args))
+      return { data: await ctx.serialize(updated, action) }
+    }
+  }
+}
+
+/** `update`: validates the whole `data` and writes it to the row of `pk` (200). */
+export function update (options: UpdateOptions = {}): { update: ActionDefinition<any, undefined> } {
+  return { update: updating('update', options.performUpdate ?? updateRow, options.atomic) }
+}
+
+/** `patch`: validates the fields given in `data` and writes them to the row of `pk` (200). */
+export function patch (options: PatchOptions = {}): { patch: ActionDefinition<any, undefined> } {
+  return { patch: updating('patch', options.performPatch ?? updateRow, options.atomic) }
+}
+
+/** `delete`: deletes the row of `pk` (204, `data` = null). */
+function deleteMixin (options: DeleteOptions = {}): { delete: ActionDefinition<any, undefined> } {
+  const perform = options.performDelete ?? deleteRow
+  return {
+    delete: {
+      atomic: options.atomic,
+      async handler (ctx, args) {
+        const row = await ctx.getObject(args)
+        await writing(genericOf(ctx), () => perform(ctx, row, args))
+        return { data: null, status: 204 }
+      }
+    }
+  }
+}
+export { deleteMixin as delete }
+
+export interface CrudOptions extends CreateOptions, UpdateOptions, PatchOptions, DeleteOptions {}
+
+/** All six model actions: `list`, `retrieve`, `create`, `update`, `patch`, `delete`. */
+export function crud (options: CrudOptions = {}) {
+  return {
+    ...list(options),
+    ...retrieve(options),
+    ...create(options),
+    ...update(options),
+    ...patch(options),
+    ...deleteMixin(options)
+  }
+}

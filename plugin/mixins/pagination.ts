@@ -1,0 +1,118 @@
+/**
+ * Paginated and streamed lists (DCRF's `PaginatedModelListMixin` and
+ * `StreamedPaginatedListMixin`), with DRF's limit/offset pagination.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import { and, count } from 'drizzle-orm'
+import type { ActionArgs, ActionDefinition, ConsumerContext } from '../../types/index.js'
+import { genericOf } from '../generic.js'
+
+export interface PaginationOptions {
+  /** The page size when the request gives none, or a bad one (DRF's `PAGE_SIZE`). Default 10. */
+  limit?: number
+  /** The largest page a request may ask for; larger asks are cut to it. Default 1000. */
+  maxLimit?: number
+  /** Run the action in a transaction. Default: the plugin's `atomicRequests`. */
+  atomic?: boolean
+}
+
+export interface StreamOptions extends PaginationOptions {
+  /** Milliseconds to wait between two pages. Default 0. */
+  delay?: number
+}
+
+/** A page of a list, in DCRF's key order. */
+export interface Page {
+  count: number
+  results: unknown[]
+  limit: number
+  offset: number
+}
+
+/** DRF's `_positive_int`: an integer (a float is truncated, a numeric string read) ≥ 0 (> 0 when strict). */
+function positiveInt (value: unknown, strict: boolean): number | null {
+  let n: number
+  if (typeof value === 'number') n = Math.trunc(value)
+  else if (typeof value === 'string' && /^\s*[+-]?\d+\s*$/.test(value)) n = Number(value)
+  else return null
+  if (!Number.isSafeInteger(n) || n < 0 || (strict && n === 0)) return null
+  return n
+}
+
+/** The limit and offset of a request, falling back to the defaults on bad values as DRF does. */
+export function pageOf (args: ActionArgs, options: PaginationOptions): { limit: number, offset: number } {
+  const defaultLimit = options.limit ?? 10
+  const maxLimit = options.maxLimit ?? 1000
+  const limit = Math.min(positiveInt(args.limit, true) ?? defaultLimit, maxLimit)
+  const offset = positiveInt(args.offset, false) ?? 0
+  return { limit, offset }
+}
+
+/** One page of the consumer's list: its rows serialized, and the count of the whole list. */
+export async function fetchPage (ctx: ConsumerContext<any, any>, args: ActionArgs, limit: number, offset: number, action: string): Promise<Page> {
+  const generic = genericOf(ctx)
+  const where = and(ctx.getQueryset(args), ctx.filterQueryset(args))
+  const [rows, [{ total }]] = await Promise.all([
+    ctx.db.select().from(generic.table).where(where).orderBy(...generic.order).limit(limit).offset(offset),
+    ctx.db.select({ total: count() }).from(generic.table).where(where)
+  ])
+  const serializer = ctx.getSerializer(action)
+  const context = ctx.serializerContext()
+  const results = await Promise.all(rows.map((row: Record<string, unknown>) => serializer.toRepresentation(row, context)))
+  return { count: Number(total), results, limit, offset }
+}
+
+/**
+ * `list` with limit/offset pagination: `data` = `{count, results, limit, offset}`.
+ *
+ * @example
+ * actions: { ...paginatedList({ limit: 2 }) }
+ * // → {"action": "list", "limit": 2, "offset": 4, "request_id": 1}
+ */
+export function paginatedList (options: PaginationOptions = {}): { list: ActionDefinition<any, undefined> } {
+  return {
+    list: {
+      atomic: options.atomic,
+      async handler (ctx, args) {
+        const { limit, offset } = pageOf(args, options)
+        return { data: await fetchPage(ctx, args, limit, offset, 'list') }
+      }
+    }
+  }
+}
+
+/**
+ * `list` streamed a page per reply, from the requested offset until `offset + limit >= count`,
+ * every reply with the request's `request_id`. It runs detached, so the connection answers other
+ * actions meanwhile, and stops when the socket closes or on `list_cancel`.
+ */
+export function streamedList (options: StreamOptions = {}): {
+  list: ActionDefinition<any, undefined>
+  list_cancel: ActionDefinition<any, undefined>
+} {
+  const delay = options.delay ?? 0
+  return {
+    list: {
+      detached: true,
+      async handler (ctx, args, { action, requestId, signal }) {
+        const first = pageOf(args, options)
+        const limit = first.limit
+        let offset = first.offset
+        while (!signal.aborted) {
+          const page = await fetchPage(ctx, args, limit, offset, 'list')
+          if (signal.aborted) return
+          ctx.reply({ action, data: page, status: 200, requestId })
+          if (page.offset + page.limit >= page.count) return
+          offset += limit
+          if (delay > 0) await sleep(delay, undefined, { signal }).catch(() => undefined)
+        }
+      }
+    },
+    list_cancel: {
+      handler (ctx) {
+        ctx.cancelDetached(['list'])
+        return { data: null, status: 200 }
+      }
+    }
+  }
+}

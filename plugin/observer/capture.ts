@@ -1,0 +1,179 @@
+/**
+ * Change capture: a Drizzle database whose inserts, updates and deletes report the rows they
+ * changed once their transaction commits. Application code keeps writing ordinary Drizzle queries.
+ *
+ * How: the wrapped database is a prototype child of the real one whose `insert`, `update`,
+ * `delete`, `with` and `transaction` are replaced; every other member (selects, `execute`,
+ * `query`, `$count`, `$client`…) is the original, reached by one prototype lookup. A write builder
+ * gets its own `execute` (what awaiting it runs) and `prepare`, which run the statement rewritten by
+ * `./statement.ts` to return the changed rows, and give the user what plain Drizzle gives.
+ *
+ * Not captured: raw SQL (`db.execute(sql…)`, `tx.execute`), writes inside a CTE of another
+ * statement (`db.$with(…).as(db.insert(…))`), `prepare(…).all()`, and triggers, cascades or
+ * other clients' writes. Tables without a primary key get no previous row for updates and no
+ * per-row merging.
+ */
+import type { PgTable } from 'drizzle-orm/pg-core'
+import type { Database } from '../../types/index.js'
+import { netEffect, type Change, type ChangeAction, type ChangeEvent } from './change.js'
+import { prepareCaptured, type Outcome, type WriteBuilder } from './statement.js'
+import { tableInfo } from './table-info.js'
+
+export type { ChangeAction, ChangeEvent, Row } from './change.js'
+
+/** Options of {@link captureChanges}. */
+export interface CaptureOptions {
+  /**
+   * Whether writes to a table are captured, asked at each write. Default: every table. Writes to
+   * tables nobody observes then cost nothing extra.
+   */
+  capture?: (table: PgTable) => boolean
+}
+
+interface Capture {
+  onCommit: (events: ChangeEvent[]) => void
+  capture: ((table: PgTable) => boolean) | undefined
+}
+
+/** The changes of one transaction (or savepoint) so far. */
+interface Scope {
+  changes: Change[]
+}
+
+/**
+ * Wraps a Drizzle database (`drizzle-orm/postgres-js` or `drizzle-orm/pglite`) so that the rows its
+ * inserts, updates and deletes change reach `onCommit` after their transaction commits: after the
+ * outermost `transaction()` resolves, or after a statement outside any transaction completes. A
+ * rolled back transaction or savepoint publishes nothing of its own. Within a transaction only the
+ * net effect on each row is published (see {@link netEffect}).
+ *
+ * `onCommit` is called synchronously, before the write's promise resolves, with at least one event;
+ * it must not throw (an exception or a rejected promise is swallowed so the committed write still
+ * resolves): hand the events to something that handles its own errors.
+ *
+ * @example
+ * ```ts
+ * const db = captureChanges(drizzle(client), (events) => observers.publish(events))
+ * await db.update(users).set({ name: 'x' }).where(eq(users.id, 7))
+ * // onCommit([{ action: 'update', tableName: 'users', pk: 7, row: {…}, previous: {…}, table: users }])
+ * ```
+ */
+export function captureChanges<TDb extends Database> (db: TDb, onCommit: (events: ChangeEvent[]) => void, options: CaptureOptions = {}): TDb {
+  return wrapDatabase(db, { onCommit, capture: options.capture }, null)
+}
+
+type AnyFunction = (...args: any[]) => any
+
+interface DatabaseMembers {
+  insert (table: PgTable): Record<string, AnyFunction>
+  update (table: PgTable): Record<string, AnyFunction>
+  delete (table: PgTable): Record<string, AnyFunction>
+  with (...queries: unknown[]): Record<string, AnyFunction>
+  transaction (run: (tx: unknown) => Promise<unknown>, config?: unknown): Promise<unknown>
+}
+
+function wrapDatabase<TDb> (db: TDb, capture: Capture, scope: Scope | null): TDb {
+  const target = db as unknown as DatabaseMembers
+  const wrapped = Object.create(target) as DatabaseMembers
+  const writers = writersOf(target, capture, scope)
+  wrapped.insert = writers.insert
+  wrapped.update = writers.update
+  wrapped.delete = writers.delete
+  wrapped.with = (...queries) => {
+    const builders = target.with(...queries)
+    return { ...builders, ...writersOf(builders as unknown as DatabaseMembers, capture, scope) }
+  }
+  wrapped.transaction = (run, config) => transaction(target, run, config, capture, scope)
+  return wrapped as TDb
+}
+
+function writersOf (target: Pick<DatabaseMembers, 'insert' | 'update' | 'delete'>, capture: Capture, scope: Scope | null) {
+  const captured = (table: PgTable) => capture.capture === undefined || capture.capture(table)
+  return {
+    insert (table: PgTable) {
+      const builder = target.insert(table)
+      if (!captured(table)) return builder
+      // insert(t) is a builder of builders: values() and select() make the statement
+      const { values, select } = builder
+      builder.values = (...args) => instrument(values.apply(builder, args), table, 'create', capture, scope)
+      builder.select = (...args) => instrument(select.apply(builder, args), table, 'create', capture, scope)
+      return builder
+    },
+    update (table: PgTable) {
+      const builder = target.update(table)
+      if (!captured(table)) return builder
+      const { set } = builder
+      builder.set = (...args) => instrument(set.apply(builder, args), table, 'update', capture, scope)
+      return builder
+    },
+    delete (table: PgTable) {
+      const builder = target.delete(table)
+      return captured(table) ? instrument(builder, table, 'delete', capture, scope) : builder
+    }
+  }
+}
+
+/**
+ * Makes a statement builder run captured. Its chainable methods (`where`, `returning`,
+ * `onConflictDo…`) return the builder itself, so its own `execute` and `prepare` stay in place.
+ */
+function instrument (builder: Record<string, AnyFunction>, table: PgTable, action: ChangeAction, capture: Capture, scope: Scope | null) {
+  const info = tableInfo(table)
+  const internals = builder as unknown as WriteBuilder
+  let upsert = false
+  if (action === 'create') {
+    const { onConflictDoUpdate } = builder
+    builder.onConflictDoUpdate = (...args) => {
+      upsert = true
+      return onConflictDoUpdate.apply(builder, args)
+    }
+  }
+  const { prepare } = builder
+  // QueryPromise's then() awaits this.execute()
+  builder.execute = async (placeholders?: Record<string, unknown>) => {
+    const prepared = prepareCaptured(internals, info, action, upsert)
+    return settle(await prepared.execute(placeholders), capture, scope)
+  }
+  builder.prepare = (name?: string) => {
+    const captured = prepareCaptured(internals, info, action, upsert, name)
+    const query = Object.create(prepare.call(builder, name))
+    query.execute = async (placeholders?: Record<string, unknown>) => settle(await captured.execute(placeholders), capture, scope)
+    return query
+  }
+  return builder
+}
+
+/** Records a statement's changes in its transaction, or publishes them if it ran on its own. */
+function settle ({ result, changes }: Outcome, capture: Capture, scope: Scope | null): unknown {
+  if (scope !== null) append(scope.changes, changes)
+  else publish(capture, changes)
+  return result
+}
+
+async function transaction (target: DatabaseMembers, run: (tx: unknown) => Promise<unknown>, config: unknown, capture: Capture, parent: Scope | null) {
+  const scope: Scope = { changes: [] }
+  const result = await target.transaction((tx) => run(wrapDatabase(tx, capture, scope)), config)
+  // committed (or, for a savepoint, released): its changes now belong to the enclosing transaction
+  if (parent !== null) append(parent.changes, scope.changes)
+  else publish(capture, scope.changes)
+  return result
+}
+
+function publish (capture: Capture, changes: Change[]) {
+  if (changes.length === 0) return
+  const events = netEffect(changes)
+  if (events.length === 0) return
+  try {
+    const returned = capture.onCommit(events) as unknown
+    if (returned instanceof Promise) returned.catch(noop)
+  } catch {
+    // the write is committed: its caller must see it succeed
+  }
+}
+
+function append (into: Change[], changes: Change[]) {
+  // no push(...changes): a bulk write may change more rows than a call has room for arguments
+  for (const change of changes) into.push(change)
+}
+
+function noop () {}

@@ -1,0 +1,111 @@
+/**
+ * What change capture publishes, and the net effect of a transaction's changes on each row: only
+ * the last state of a row per transaction reaches observers (DCRF's "last change per row").
+ */
+import type { PgTable } from 'drizzle-orm/pg-core'
+import { pkOf, type TableInfo } from './table-info.js'
+
+/** A row as Drizzle reads it: keyed by the table's JS property names. */
+export type Row = Record<string, unknown>
+
+/** The kind of change, as DCRF's model observers name it. */
+export type ChangeAction = 'create' | 'update' | 'delete'
+
+/**
+ * One changed row, published after the transaction that changed it committed.
+ *
+ * @example
+ * ```ts
+ * { table: users, tableName: 'users', action: 'update', pk: 7,
+ *   row: { id: 7, name: 'new' }, previous: { id: 7, name: 'old' } }
+ * ```
+ */
+export interface ChangeEvent {
+  /** The Drizzle table given to `insert`/`update`/`delete` (an alias if the write used one). */
+  table: PgTable
+  /** The table's SQL name (unqualified, never an alias). */
+  tableName: string
+  action: ChangeAction
+  /** The full row after the change; for `delete`, the row as it was. */
+  row: Row
+  /** The row before the change for `update` and `delete` (the same object as `row` there); `null` for `create`. */
+  previous: Row | null
+  /**
+   * The primary key: its value for a single-column key, an object of the key columns for a composite
+   * one, `null` for a table without a primary key.
+   */
+  pk: unknown
+}
+
+/** One row changed by one statement, before transactions merge it (internal). */
+export interface Change {
+  info: TableInfo
+  table: PgTable
+  action: ChangeAction
+  row: Row
+  /** The row before an update (null when unknown) or a delete (the deleted row). */
+  previous: Row | null
+  /** The row's identity after the change; undefined for tables without a primary key. */
+  key: string | undefined
+  /** The row's identity before the change (updates that may move the key); else undefined. */
+  previousKey: string | undefined
+}
+
+interface Entry {
+  first: Change
+  /** Whether the row existed before the transaction (its first change was not a create). */
+  existed: boolean
+  /** The row as it was before the transaction, when known. */
+  original: Row | null
+  /** The row now, `null` once deleted. */
+  current: Row | null
+  /** The last row seen, for a delete whose original state is unknown. */
+  last: Row
+}
+
+/**
+ * Folds the changes of a transaction, in execution order, into one event per row: its net effect.
+ * create+update → create (final row); create+delete → nothing; update+update → update (first
+ * previous, final row); update+delete → delete of the row as it was before the transaction;
+ * delete+create of the same key → update (previous: the deleted row). Events keep the order of
+ * each row's first change. Rows of tables without a primary key cannot be told apart: each change
+ * is its own event.
+ */
+export function netEffect (changes: readonly Change[]): ChangeEvent[] {
+  const entries: Entry[] = []
+  const byKey = new Map<string, Entry>()
+  for (const change of changes) {
+    const current = change.action === 'delete' ? null : change.row
+    const lookup = change.previousKey ?? change.key
+    let entry = lookup === undefined ? undefined : byKey.get(lookup)
+    if (entry === undefined) {
+      entry = { first: change, existed: change.action !== 'create', original: change.previous, current, last: change.row }
+      entries.push(entry)
+    } else {
+      entry.current = current
+      entry.last = change.row
+      // an update that changed the primary key: later changes find the row under its new key
+      if (lookup !== change.key) byKey.delete(lookup as string)
+    }
+    if (change.key !== undefined) byKey.set(change.key, entry)
+  }
+
+  const events: ChangeEvent[] = []
+  for (const entry of entries) {
+    const event = eventOf(entry)
+    if (event !== null) events.push(event)
+  }
+  return events
+}
+
+function eventOf ({ first, existed, original, current, last }: Entry): ChangeEvent | null {
+  const { info, table } = first
+  if (!existed) {
+    return current === null ? null : { table, tableName: info.name, action: 'create', row: current, previous: null, pk: pkOf(info, current) }
+  }
+  if (current !== null) {
+    return { table, tableName: info.name, action: 'update', row: current, previous: original, pk: pkOf(info, current) }
+  }
+  const row = original ?? last
+  return { table, tableName: info.name, action: 'delete', row, previous: row, pk: pkOf(info, row) }
+}

@@ -1,0 +1,169 @@
+/**
+ * The observers of one plugin registration. The writing side turns each committed change (or
+ * emitted signal) into one channel message per group — serialized once, whatever the number of
+ * subscribers; the receiving side hands each message to the connections that subscribed.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import { getTableName } from 'drizzle-orm'
+import type { PgTable } from 'drizzle-orm/pg-core'
+import type { GroupMessage, ModelObserverOptions, ObservedAction, ObserverDefinition, SignalObserverOptions } from '../../types/index.js'
+import type { ChannelLayer } from '../channel-layer.js'
+import { toJson } from '../serializer-fields.js'
+import type { ChangeEvent } from './capture.js'
+
+/** The channel message of an observer. */
+export interface ObserverMessage extends GroupMessage {
+  type: typeof OBSERVER_MESSAGE
+  observer: string
+  group: string
+  action: string
+  data: unknown
+}
+
+/** The channel message of an instance subscription: the subscriber re-reads the row itself. */
+export interface InstanceMessage extends GroupMessage {
+  type: typeof INSTANCE_MESSAGE
+  action: 'update' | 'delete'
+}
+
+export const OBSERVER_MESSAGE = 'dcrf.observer'
+export const INSTANCE_MESSAGE = 'dcrf.instance'
+
+/** A registered observer: its definition and the id every process derives alike. */
+export interface RegisteredObserver {
+  id: string
+  definition: ObserverDefinition
+}
+
+/** The channel group of an observer's group. */
+export function observerGroup (observerId: string, group: string): string {
+  return `dcrf.o.${observerId}.${group}`
+}
+
+/** The channel group of one row's instance subscribers. */
+export function instanceGroup (tableName: string, pk: unknown): string {
+  return `dcrf.i.${tableName}.${typeof pk === 'object' ? JSON.stringify(pk) : String(pk)}`
+}
+
+/** The group of an observer without `groupsForSignal`/`groupsForConsumer`: everyone. */
+export const ALL = '*'
+
+function groupsOf (list: Iterable<string> | undefined): Set<string> {
+  return new Set(list === undefined ? [ALL] : list)
+}
+
+export class ObserverHub {
+  #channelLayer: ChannelLayer
+  #log: FastifyBaseLogger
+  #ids = new WeakMap<ObserverDefinition, string>()
+  #taken = new Set<string>()
+  #byTable = new Map<PgTable, RegisteredObserver[]>()
+  #bySignal = new Map<string, RegisteredObserver[]>()
+  /** Tables with instance subscriptions, by SQL name. */
+  #instanceTables = new Set<string>()
+  /** Publishing is sequential, so that subscribers see the changes of a row in commit order. */
+  #tail: Promise<void> = Promise.resolve()
+
+  constructor (channelLayer: ChannelLayer, log: FastifyBaseLogger) {
+    this.#channelLayer = channelLayer
+    this.#log = log
+  }
+
+  /**
+   * Registers an observer when its consumer is mounted. Its id comes from its table (or signal)
+   * and its name, so every process running the same code derives the same one.
+   */
+  register (definition: ObserverDefinition, name: string): RegisteredObserver {
+    const known = this.#ids.get(definition)
+    if (known !== undefined) return { id: known, definition }
+    const base = `${definition.kind === 'model' ? getTableName(definition.table) : `signal:${definition.signal}`}.${name}`
+    let id = base
+    for (let n = 2; this.#taken.has(id); n++) id = `${base}#${n}`
+    this.#taken.add(id)
+    this.#ids.set(definition, id)
+    const registered = { id, definition }
+    if (definition.kind === 'model') {
+      const list = this.#byTable.get(definition.table) ?? []
+      list.push(registered)
+      this.#byTable.set(definition.table, list)
+    } else {
+      const list = this.#bySignal.get(definition.signal) ?? []
+      list.push(registered)
+      this.#bySignal.set(definition.signal, list)
+    }
+    return registered
+  }
+
+  /** The id of a registered observer. */
+  idOf (definition: ObserverDefinition): string | undefined {
+    return this.#ids.get(definition)
+  }
+
+  /** Notes a table whose rows can be subscribed to one by one. */
+  registerInstanceTable (tableName: string): void {
+    this.#instanceTables.add(tableName)
+  }
+
+  /** Whether writes to a table concern anyone here (change capture skips the others). */
+  observes (table: PgTable): boolean {
+    return this.#byTable.has(table) || this.#instanceTables.has(getTableName(table))
+  }
+
+  /** Called by change capture after a commit. Never throws: failures are logged. */
+  publishChanges (events: ChangeEvent[]): void {
+    this.#enqueue(async () => {
+      for (const event of events) await this.#publishChange(event)
+    })
+  }
+
+  /** Emits an application event to the observers of `signal`. */
+  signal (signal: string, payload: unknown): Promise<void> {
+    return this.#enqueue(async () => {
+      for (const { id, definition } of this.#bySignal.get(signal) ?? []) {
+        const options = definition.options as SignalObserverOptions
+        const data = options.serialize === undefined ? payload : await options.serialize(payload)
+        for (const group of groupsOf(options.groupsForSignal?.(payload))) {
+          await this.#send(id, group, signal, data)
+        }
+      }
+    })
+  }
+
+  #enqueue (publish: () => Promise<void>): Promise<void> {
+    const done = this.#tail.then(publish).catch((err) => {
+      this.#log.error({ err }, 'observer: publishing failed')
+    })
+    this.#tail = done
+    return done
+  }
+
+  async #publishChange (event: ChangeEvent): Promise<void> {
+    for (const { id, definition } of this.#byTable.get(event.table) ?? []) {
+      const options = definition.options as ModelObserverOptions
+      const before = event.action === 'create' ? new Set<string>() : groupsOf(options.groupsForSignal?.(event.previous!))
+      const after = event.action === 'delete' ? new Set<string>() : groupsOf(options.groupsForSignal?.(event.row))
+      if (before.size === 0 && after.size === 0) continue
+      // Once per event, whatever the groups and subscribers.
+      const data = options.serialize === undefined
+        ? { pk: toJson(event.pk) }
+        : await options.serialize(event.row, event.action)
+      // A row leaving a group is deleted there, one entering is created there, one staying is updated.
+      for (const group of before) {
+        if (!after.has(group)) await this.#send(id, group, 'delete', data)
+      }
+      for (const group of after) {
+        const action: ObservedAction = before.has(group) ? 'update' : 'create'
+        await this.#send(id, group, action, data)
+      }
+    }
+    if (event.pk !== null && this.#instanceTables.has(event.tableName) && event.action !== 'create') {
+      const message: InstanceMessage = { type: INSTANCE_MESSAGE, action: event.action }
+      await this.#channelLayer.groupSend(instanceGroup(event.tableName, toJson(event.pk)), message)
+    }
+  }
+
+  async #send (observerId: string, group: string, action: string, data: unknown): Promise<void> {
+    const message: ObserverMessage = { type: OBSERVER_MESSAGE, observer: observerId, group, action, data }
+    await this.#channelLayer.groupSend(observerGroup(observerId, group), message)
+  }
+}

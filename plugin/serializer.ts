@@ -1,0 +1,272 @@
+/**
+ * Serializers: DRF's `ModelSerializer` over a Drizzle table. The schemas come from the table
+ * (drizzle-typebox), refined for the wire; validation answers in DRF's words; output is JSON-safe
+ * (dates as ISO strings, bigints as numbers or strings), so it can cross the channel layer as is.
+ */
+import { Type, type TObject, type TSchema } from '@sinclair/typebox'
+import { getTableColumns, getTableName, type Column, type Table } from 'drizzle-orm'
+import type { PgTable } from 'drizzle-orm/pg-core'
+import { createInsertSchema, createSelectSchema } from 'drizzle-typebox'
+import type { ColumnKey, SerializerContext } from '../types/index.js'
+import type {
+  ComputedField,
+  NestedField,
+  Serializer,
+  SerializerOptions,
+  SerializerOutput,
+  ValidateOptions,
+  ValidatedOf
+} from '../types/serializer.js'
+import { errors, validationError, type FieldErrors } from './errors.js'
+import { codecOf, Invalid, pythonType, toJson } from './serializer-fields.js'
+import { compileValidator } from './validation.js'
+
+export type { ColumnKey, SerializerContext } from '../types/index.js'
+export type {
+  AnySerializer,
+  ComputedField,
+  inferSerialized,
+  NestedField,
+  Serializer,
+  SerializerOptions,
+  SerializerOutput,
+  ValidateOptions,
+  Wire
+} from '../types/serializer.js'
+
+/** A serializer's representation function, which returns a promise only when a field is async. */
+type Represent = (row: unknown, context: SerializerContext) => unknown
+type Reader = (row: Record<string, unknown>, context: SerializerContext) => unknown
+
+const kRepresent = Symbol('fastify-dcrf.represent')
+
+const isPromise = (value: unknown): value is PromiseLike<unknown> =>
+  typeof (value as PromiseLike<unknown> | null)?.then === 'function'
+
+/** Applies `fn` to a value, or to what a promise resolves to. */
+const then = (value: unknown, fn: (value: unknown) => unknown): unknown => isPromise(value) ? value.then(fn) : fn(value)
+
+const isPlainObject = (value: object): boolean => {
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+/**
+ * Defines a serializer for a Drizzle table: DRF's `ModelSerializer`. Field names are the table's
+ * JS column keys (a typo does not compile); the output type follows the options.
+ *
+ * - `fields` / `exclude` choose the columns (`'pk'` in `fields`, or `pk: true`, outputs the
+ *   primary key as `pk`, as DRF's `fields = ["pk", "name"]`).
+ * - The primary key is read-only when the database fills it (serial, identity, a default);
+ *   `readOnly` adds columns. Read-only and unknown input fields are ignored, never written.
+ * - `writeOnly` columns are accepted on input and never output.
+ * - `schema` refines a column's input schema (TypeBox); `computed` adds read-only fields (DRF's
+ *   `SerializerMethodField`); `nested` adds read-only nested serializers, from `row[field]`
+ *   (Drizzle's relational `with`) or from `source(row, context)`.
+ *
+ * @example
+ * const userSerializer = serializer(users, {
+ *   fields: ['id', 'username', 'email', 'password'],
+ *   writeOnly: ['password'],
+ *   schema: { email: Type.String({ format: 'email' }) }
+ * })
+ * const values = await userSerializer.validate(args.data)        // throws DRF field errors (400)
+ * const [row] = await db.insert(users).values(values).returning()
+ * return { data: await userSerializer.toRepresentation(row), status: 201 }
+ *
+ * @example
+ * const messageSerializer = serializer(messages, {
+ *   computed: { created_at_formatted: (row) => row.createdAt.toISOString().slice(0, 19) },
+ *   nested: { user: { serializer: userSerializer } }                 // rows loaded `with: { user: true }`
+ * })
+ * const roomSerializer = serializer(rooms, {
+ *   fields: ['pk', 'name', 'host', 'messages'],
+ *   nested: { messages: { serializer: messageSerializer, many: true } }
+ * })
+ */
+export function serializer<
+  TTable extends PgTable,
+  TComputed extends Record<string, ComputedField<TTable>> = Record<never, never>,
+  TNested extends Record<string, NestedField<TTable>> = Record<never, never>,
+  TFields extends ColumnKey<TTable> | 'pk' | (keyof TComputed & string) | (keyof TNested & string) = never,
+  TExclude extends ColumnKey<TTable> = never,
+  TWriteOnly extends ColumnKey<TTable> = never,
+  TPk extends boolean = false
+> (
+  table: TTable,
+  options: SerializerOptions<TTable, TFields, TExclude, TWriteOnly, TPk, TComputed, TNested> = {}
+): Serializer<TTable, SerializerOutput<TTable, TFields, TExclude, TWriteOnly, TPk, TComputed, TNested>> {
+  const tableName = getTableName(table)
+  const invalid = (message: string): Error => new errors.DCRF_ERR_INVALID_OPTION(`serializer(${tableName})`, message)
+  const columns: Record<string, Column> = getTableColumns(table)
+  const isColumn = (key: string): boolean => Object.hasOwn(columns, key)
+  const computed: Record<string, ComputedField<TTable>> = options.computed ?? {}
+  const nested: Record<string, NestedField<TTable>> = options.nested ?? {}
+  const overrides: Record<string, TSchema | undefined> = options.schema ?? {}
+  const declared = new Set([...Object.keys(computed), ...Object.keys(nested)])
+
+  // Configuration mistakes throw here, when the module loads, not at the first message.
+  if (options.fields !== undefined && options.exclude !== undefined) throw invalid('give either fields or exclude, not both')
+  for (const key of options.fields ?? []) {
+    if (!isColumn(key) && key !== 'pk' && !declared.has(key)) throw invalid(`fields: "${key}" is not a column, "pk", a computed or a nested field`)
+  }
+  const columnLists = { exclude: options.exclude, readOnly: options.readOnly, writeOnly: options.writeOnly, schema: Object.keys(overrides) }
+  for (const [option, keys] of Object.entries(columnLists)) {
+    for (const key of keys ?? []) if (!isColumn(key)) throw invalid(`${option}: "${key}" is not a column`)
+  }
+
+  const names: string[] = options.fields !== undefined
+    ? [...new Set<string>(options.fields)]
+    : Object.keys(columns).filter((key) => !(options.exclude as readonly string[] | undefined)?.includes(key))
+  if (options.pk === true && !names.includes('pk')) names.unshift('pk')
+  for (const name of declared) if (!names.includes(name)) names.push(name)
+  const primaryKeys = Object.keys(columns).filter((key) => columns[key].primary)
+  const pkAlias = names.includes('pk') && !isColumn('pk')
+  if (pkAlias && primaryKeys.length !== 1) throw invalid('"pk" needs a primary key of one column')
+  const readOnly = new Set<string>(options.readOnly)
+  const writeOnly = new Set<string>(options.writeOnly)
+  for (const key of writeOnly) {
+    if (!names.includes(key)) throw invalid(`writeOnly: "${key}" is not among the fields`)
+    if (readOnly.has(key)) throw invalid(`"${key}" cannot be both read-only and write-only`)
+  }
+
+  const codecs = new Map(Object.entries(columns).map(([key, column]) => [key, codecOf(column)]))
+  // drizzle-typebox wraps what a refinement function returns in the column's null/optional modifiers.
+  const refine = (withOverrides: boolean): never => Object.fromEntries([...codecs].map(([key, codec]) => [
+    key, (base: TSchema) => (withOverrides ? overrides[key] : undefined) ?? codec.wireSchema(base)
+  ])) as never
+  const insertSchema = createInsertSchema(table as Table, refine(true)) as unknown as TObject
+  const selectSchema = createSelectSchema(table as Table, refine(false)) as unknown as TObject
+
+  // Writable: chosen columns, not shadowed by a computed/nested field, not read-only, not filled by
+  // the database (a serial/identity/defaulted primary key; generated columns are not in the insert schema).
+  const writable = names.filter((key) => isColumn(key) && !declared.has(key) && !readOnly.has(key) &&
+    !(columns[key].primary && (columns[key].hasDefault || columns[key].generatedIdentity !== undefined)) &&
+    Object.hasOwn(insertSchema.properties, key))
+  const inputSchema = Type.Object(Object.fromEntries(writable.map((key) => [key, insertSchema.properties[key]])))
+  const checkFull = compileValidator(inputSchema)
+  const checkPartial = compileValidator(Type.Partial(inputSchema))
+
+  const readable = names.filter((name) => !writeOnly.has(name))
+  const readers: Array<[string, Reader]> = []
+  const outputProperties: Record<string, TSchema> = {}
+  for (const name of readable) {
+    if (Object.hasOwn(computed, name)) {
+      const compute = computed[name]
+      readers.push([name, (row, context) => then(compute(row as never, context), toJson)])
+      outputProperties[name] = Type.Unknown()
+    } else if (Object.hasOwn(nested, name)) {
+      readers.push([name, nestedReader(name, nested[name], invalid)])
+      const { serializer: child, many } = nested[name]
+      outputProperties[name] = many === true ? Type.Array(child.outputSchema) : Type.Union([child.outputSchema, Type.Null()])
+    } else {
+      const key = pkAlias && name === 'pk' ? primaryKeys[0] : name
+      const codec = codecs.get(key)!
+      readers.push([name, (row) => {
+        const value = row[key]
+        return value === null || value === undefined ? null : codec.toWire(value)
+      }])
+      outputProperties[name] = selectSchema.properties[key]
+    }
+  }
+
+  const represent: Represent = (row, context) => {
+    const output: Record<string, unknown> = {}
+    let pending: Array<PromiseLike<void>> | undefined
+    for (const [name, read] of readers) {
+      const value = read(row as Record<string, unknown>, context)
+      if (isPromise(value)) {
+        output[name] = null // holds the key's place in the output order
+        pending ??= []
+        pending.push(value.then((resolved) => { output[name] = resolved }))
+      } else {
+        output[name] = value
+      }
+    }
+    return pending === undefined ? output : Promise.all(pending).then(() => output)
+  }
+
+  async function validate (data: unknown, { partial = false, context = {} }: ValidateOptions = {}): Promise<ValidatedOf<TTable>> {
+    if (data === null || data === undefined) throw validationError({ non_field_errors: ['No data provided'] })
+    if (typeof data !== 'object' || !isPlainObject(data)) {
+      throw validationError({ non_field_errors: [`Invalid data. Expected a dictionary, but got ${pythonType(data)}.`] })
+    }
+    const input = data as Record<string, unknown>
+    // Only the writable fields are read from the input, by own key: read-only and unknown keys
+    // (`__proto__` included) never reach the values (DRF's protection against mass assignment).
+    const values: Record<string, unknown> = {}
+    const fieldErrors: Record<string, unknown> = {}
+    for (const key of writable) {
+      if (!Object.hasOwn(input, key) || input[key] === undefined) continue
+      const raw = input[key]
+      const value = raw === null
+        ? (columns[key].notNull ? new Invalid('This field may not be null.') : null)
+        : codecs.get(key)!.coerce(raw)
+      if (value instanceof Invalid) fieldErrors[key] = [value.message]
+      values[key] = value instanceof Invalid ? raw : value
+    }
+    const schemaErrors: Record<string, unknown> = (partial ? checkPartial : checkFull)(values) ?? {}
+    if (Object.keys(fieldErrors).length > 0 || Object.keys(schemaErrors).length > 0) {
+      // One error per field, the reading error first, in the order of the fields.
+      const ordered: Record<string, unknown> = {}
+      for (const key of writable) {
+        const fieldError = Object.hasOwn(fieldErrors, key) ? fieldErrors[key] : schemaErrors[key]
+        if (fieldError !== undefined) ordered[key] = fieldError
+      }
+      for (const key of Object.keys(schemaErrors)) if (!Object.hasOwn(ordered, key)) ordered[key] = schemaErrors[key]
+      throw validationError(ordered as FieldErrors)
+    }
+    const attrs: Record<string, unknown> = {}
+    for (const key of writable) {
+      if (Object.hasOwn(values, key)) attrs[key] = values[key] === null ? null : codecs.get(key)!.toDb(values[key])
+    }
+    const checked = options.validate === undefined ? undefined : await options.validate(attrs as ValidatedOf<TTable>, { partial, context })
+    return checked ?? attrs as ValidatedOf<TTable>
+  }
+
+  const result: Serializer<TTable, any> & { [kRepresent]: Represent } = {
+    table,
+    modelName: options.modelName ?? tableName.replace(/s$/, ''),
+    fields: readable,
+    writableFields: writable,
+    inputSchema,
+    outputSchema: Type.Object(outputProperties),
+    async toRepresentation (row, context = {}) {
+      return await represent(row, context)
+    },
+    toRepresentationSync (row, context = {}) {
+      const output = represent(row, context)
+      if (isPromise(output)) {
+        output.then(undefined, () => {}) // nobody awaits it: keep a rejection from going unhandled
+        throw invalid('toRepresentationSync met an asynchronous computed or nested field; use toRepresentation')
+      }
+      return output
+    },
+    async toRepresentationMany (rows, context = {}) {
+      return await Promise.all(rows.map((row) => represent(row, context)))
+    },
+    validate,
+    [kRepresent]: represent
+  }
+  return result
+}
+
+/** Reads a nested field: the related row(s), serialized by the nested serializer. */
+function nestedReader (name: string, field: NestedField<any>, invalid: (message: string) => Error): Reader {
+  const represent = (field.serializer as { [kRepresent]?: Represent })[kRepresent]
+  if (represent === undefined) throw invalid(`nested.${name}: the serializer must come from serializer()`)
+  const serialize = (value: unknown, context: SerializerContext): unknown => {
+    if (field.many !== true) return value === null || value === undefined ? null : represent(value, context)
+    if (value === null || value === undefined) return []
+    if (!Array.isArray(value)) throw invalid(`nested.${name}: expected a list of rows, got ${pythonType(value)}`)
+    const items = value.map((item) => represent(item, context))
+    return items.some(isPromise) ? Promise.all(items) : items
+  }
+  const { source } = field
+  return (row, context) => {
+    if (source !== undefined) return then(source(row, context), (value) => serialize(value, context))
+    // A relation that was not loaded is a mistake to report, not a null to send.
+    if (row[name] === undefined) throw invalid(`nested.${name}: the row has no "${name}"; load it with Drizzle's \`with\` or give a source`)
+    return serialize(row[name], context)
+  }
+}

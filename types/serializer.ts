@@ -1,0 +1,154 @@
+/**
+ * The public types of serializers: DRF's `ModelSerializer` over a Drizzle table. No runtime code
+ * lives here; `plugin/serializer.ts` builds the values these types describe.
+ */
+import type { TObject, TSchema } from '@sinclair/typebox'
+import type { InferInsertModel } from 'drizzle-orm'
+import type { PgTable } from 'drizzle-orm/pg-core'
+import type { ColumnKey, RowOf, SerializerContext } from './index.js'
+
+/** The primary key column of a table (a union when the key spans several columns). */
+export type PrimaryKeyOf<TTable extends PgTable> = {
+  [K in ColumnKey<TTable>]: TTable['_']['columns'][K]['_']['isPrimaryKey'] extends true ? K : never
+}[ColumnKey<TTable>]
+
+/** What `validate()` returns: column values ready for `db.insert(table).values(…)` / `.set(…)`. */
+export type ValidatedOf<TTable extends PgTable> = Partial<InferInsertModel<TTable>>
+
+/**
+ * The JSON form of a column value: `Date` becomes an ISO 8601 string, `bigint` a number (or a
+ * string when it is not a safe integer), binary data a base64 string.
+ */
+export type Wire<T> =
+  T extends Date ? string
+    : T extends bigint ? number | string
+      : T extends Uint8Array ? string
+        : T extends ReadonlyArray<infer TItem> ? Array<Wire<TItem>>
+          : T
+
+/** DRF's `SerializerMethodField`: a read-only field computed from the row. */
+export type ComputedField<TTable extends PgTable> = (row: RowOf<TTable>, context: SerializerContext) => unknown
+
+/** A read-only nested serializer (DRF's `user = UserSerializer(read_only=True)`). */
+export interface NestedField<TTable extends PgTable> {
+  serializer: AnySerializer
+  /** A list of rows (`MessageSerializer(many=True)`). */
+  many?: boolean
+  /**
+   * Where the related row(s) come from. Without it, `row[field]` is used: rows loaded with
+   * Drizzle's relational `with`.
+   */
+  source?: (row: RowOf<TTable>, context: SerializerContext) => unknown
+}
+
+/** Options of `validate()`. */
+export interface ValidateOptions {
+  /** A partial update (`patch`): no field is required. */
+  partial?: boolean
+  context?: SerializerContext
+}
+
+/** DRF's `Serializer.validate(attrs)`: object-level checks after every field is valid. */
+export type ObjectValidator<TTable extends PgTable> = (
+  attrs: ValidatedOf<TTable>,
+  options: { partial: boolean, context: SerializerContext }
+) => ValidatedOf<TTable> | undefined | void | Promise<ValidatedOf<TTable> | undefined | void>
+
+/** Options of `serializer(table, options)`; see there. */
+export interface SerializerOptions<
+  TTable extends PgTable,
+  TFields extends string,
+  TExclude extends string,
+  TWriteOnly extends string,
+  TPk extends boolean,
+  TComputed,
+  TNested
+> {
+  /** The fields, in output order: column keys, `'pk'`, computed and nested names. */
+  fields?: readonly TFields[]
+  /** Every column but these (instead of `fields`). */
+  exclude?: readonly TExclude[]
+  /** Never written from input. Database-filled primary keys are read-only anyway. */
+  readOnly?: ReadonlyArray<ColumnKey<TTable>>
+  /** Accepted on input, never in output (a password). */
+  writeOnly?: readonly TWriteOnly[]
+  /** Output `pk`, the primary key value, first (DRF's `pk` field). */
+  pk?: TPk
+  /** TypeBox schemas replacing the derived ones on input, per column. */
+  schema?: { [K in ColumnKey<TTable>]?: TSchema }
+  /** Read-only fields computed from the row (DRF's `SerializerMethodField`). */
+  computed?: TComputed
+  /** Read-only nested serializers. */
+  nested?: TNested
+  /** The model name of unique-violation messages. Default: the SQL table name without a trailing "s". */
+  modelName?: string
+  /** Object-level validation after the fields (DRF's `validate(attrs)`). */
+  validate?: ObjectValidator<TTable>
+}
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {}
+
+/** The output of a nested field. */
+export type NestedOutput<TNested> =
+  TNested extends { serializer: infer TSerializer, many: true } ? Array<inferSerialized<TSerializer>>
+    : TNested extends { serializer: infer TSerializer } ? inferSerialized<TSerializer> | null
+      : never
+
+/** The columns a serializer outputs. */
+type OutputColumns<TTable extends PgTable, TFields extends string, TExclude extends string> =
+  [TFields] extends [never] ? Exclude<ColumnKey<TTable>, TExclude> : Extract<TFields, ColumnKey<TTable>>
+
+/** Whether `pk` (the alias, not a column of that name) is output. */
+type HasPkAlias<TTable extends PgTable, TFields extends string, TPk extends boolean> =
+  'pk' extends ColumnKey<TTable> ? false : TPk extends true ? true : 'pk' extends TFields ? true : false
+
+/** The serialized form of a row, computed from the options. */
+export type SerializerOutput<
+  TTable extends PgTable,
+  TFields extends string,
+  TExclude extends string,
+  TWriteOnly extends string,
+  TPk extends boolean,
+  TComputed,
+  TNested
+> = Simplify<
+  (HasPkAlias<TTable, TFields, TPk> extends true ? { pk: Wire<RowOf<TTable>[PrimaryKeyOf<TTable>]> } : unknown) &
+  { [K in Exclude<OutputColumns<TTable, TFields, TExclude>, TWriteOnly | keyof TComputed | keyof TNested>]: Wire<RowOf<TTable>[K]> } &
+  { [K in keyof TComputed]: TComputed[K] extends (...args: any[]) => infer TResult ? Wire<Awaited<TResult>> : never } &
+  { [K in keyof TNested]: NestedOutput<TNested[K]> }
+>
+
+/** A serializer: DRF's `ModelSerializer` instance, reusable and stateless. */
+export interface Serializer<TTable extends PgTable = PgTable, TOutput extends object = Record<string, unknown>> {
+  readonly table: TTable
+  /** As unique-violation messages name the model ("user with this username already exists."). */
+  readonly modelName: string
+  /** The output fields, in order (write-only fields excluded). */
+  readonly fields: readonly string[]
+  /** The fields accepted on input. */
+  readonly writableFields: readonly string[]
+  /** The TypeBox schema of a full input (`create`, `update`); `patch` makes every field optional. */
+  readonly inputSchema: TObject
+  /** The TypeBox schema of the output. */
+  readonly outputSchema: TObject
+  /** A row as JSON (DRF's `serializer.data`). */
+  toRepresentation (row: RowOf<TTable>, context?: SerializerContext): Promise<TOutput>
+  /**
+   * The same, synchronously, for hot paths. Throws when a computed or nested field answers with a
+   * promise: use `toRepresentation` for those serializers.
+   */
+  toRepresentationSync (row: RowOf<TTable>, context?: SerializerContext): TOutput
+  /** Rows as JSON (DRF's `many=True`). */
+  toRepresentationMany (rows: ReadonlyArray<RowOf<TTable>>, context?: SerializerContext): Promise<TOutput[]>
+  /**
+   * Validates input (DRF's `is_valid(raise_exception=True)` + `validated_data`): resolves to the
+   * column values to write, or rejects with a 400 validation error of DRF field errors.
+   */
+  validate (data: unknown, options?: ValidateOptions): Promise<ValidatedOf<TTable>>
+}
+
+/** A serializer of any table and output. */
+export type AnySerializer = Serializer<any, any>
+
+/** The output type of a serializer: `type User = inferSerialized<typeof userSerializer>`. */
+export type inferSerialized<TSerializer> = TSerializer extends Serializer<any, infer TOutput> ? TOutput : never
