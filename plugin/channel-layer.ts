@@ -21,6 +21,8 @@ interface GroupEntry {
   members: Set<GroupMember>
   listener: Listener
   ready: Promise<void>
+  /** Whether the listener was handed to the emitter (and so must be removed from it). */
+  subscribed: boolean
 }
 
 const TOPIC_PREFIX = 'dcrf/group/'
@@ -34,10 +36,15 @@ function topicOf (group: string): string {
   return TOPIC_PREFIX + encodeURIComponent(group)
 }
 
+interface RedisConnection extends NodeJS.EventEmitter {
+  status: string
+  disconnect (): void
+}
+
 interface RedisEmitter extends MQEmitter {
   state: NodeJS.EventEmitter
-  subConn: { disconnect (): void }
-  pubConn: { disconnect (): void }
+  subConn: RedisConnection
+  pubConn: RedisConnection
 }
 
 export class ChannelLayer implements PublicChannelLayer {
@@ -109,10 +116,27 @@ export class ChannelLayer implements PublicChannelLayer {
         }
         done()
       },
-      ready: Promise.resolve()
+      ready: Promise.resolve(),
+      subscribed: false
     }
-    entry.ready = new Promise((resolve) => { this.emitter.on(topicOf(group), entry.listener, resolve) })
+    entry.ready = this.#subscriberReady().then(() => new Promise<void>((resolve) => {
+      // The last member may have left while the connection was getting ready.
+      if (this.#closed || this.#groups.get(group) !== entry) return resolve()
+      entry.subscribed = true
+      this.emitter.on(topicOf(group), entry.listener, resolve)
+    }))
     return entry
+  }
+
+  /**
+   * Resolves once Redis' subscriber connection passed its ready check. ioredis writes a SUBSCRIBE
+   * sent earlier before that check, whose INFO then fails in subscriber mode and drops the
+   * connection (and the subscription with it).
+   */
+  #subscriberReady (): Promise<void> {
+    const subConn = (this.emitter as Partial<RedisEmitter>).subConn
+    if (subConn === undefined || subConn.status === 'ready') return Promise.resolve()
+    return new Promise((resolve) => { subConn.once('ready', () => resolve()) })
   }
 
   /** Removes `member` from `group`; the last member leaving unsubscribes the process. */
@@ -121,7 +145,7 @@ export class ChannelLayer implements PublicChannelLayer {
     if (entry === undefined || !entry.members.delete(member)) return
     if (entry.members.size > 0) return
     this.#groups.delete(group)
-    if (!this.#closed) this.emitter.removeListener(topicOf(group), entry.listener)
+    if (!this.#closed && entry.subscribed) this.emitter.removeListener(topicOf(group), entry.listener)
   }
 
   /** The number of connections of this process in `group`. */
@@ -147,7 +171,7 @@ export class ChannelLayer implements PublicChannelLayer {
     if (this.#closed) return
     this.#closed = true
     for (const [group, entry] of this.#groups) {
-      this.emitter.removeListener(topicOf(group), entry.listener)
+      if (entry.subscribed) this.emitter.removeListener(topicOf(group), entry.listener)
     }
     this.#groups.clear()
     if (!this.#owned) return

@@ -6,7 +6,12 @@ import { getTableColumns, getTableName, type Column } from 'drizzle-orm'
 import type { PgTable } from 'drizzle-orm/pg-core'
 import { validationError, type FieldErrors, type ValidationErrorDetail } from './errors.js'
 
-/** Options of `databaseValidationError`. */
+/**
+ * Options of `databaseValidationError`.
+ *
+ * @example
+ * { table: users, modelName: 'account', fieldLabel: (key) => key === 'username' ? 'login' : key }
+ */
 export interface DatabaseErrorOptions {
   /** The table written to: its columns give the field names. */
   table: PgTable
@@ -186,8 +191,12 @@ function valueError (pg: PgError, columns: Array<[string, Column]>): ValidationE
     const [, enumName = '', value = ''] = /for enum (\S+): "(.*)"$/.exec(message) ?? []
     text = `"${value}" is not a valid choice.`
     field = candidates((sqlType) => sqlType === enumName)
+  } else if (typeName === '' && (pg.code === '22007' || pg.code === '22008')) {
+    // "date/time field value out of range" names no type.
+    text = TYPE_MESSAGES.timestamp
+    field = candidates((sqlType) => sqlType.startsWith('timestamp') || sqlType === 'date')
   } else {
-    text = TYPE_MESSAGES[typeName] ?? (typeName.startsWith('time') ? TYPE_MESSAGES.timestamp : 'Invalid value.')
+    text = TYPE_MESSAGES[typeName] ?? (typeName.startsWith('timestamp') ? TYPE_MESSAGES.timestamp : 'Invalid value.')
     field = candidates(sameType)
   }
   return field === undefined
@@ -217,5 +226,8 @@ const TYPE_MESSAGES: Record<string, string> = {
   json: 'Value must be valid JSON.',
   jsonb: 'Value must be valid JSON.',
   date: 'Date has wrong format.',
-  timestamp: 'Datetime has wrong format.'
+  timestamp: 'Datetime has wrong format.',
+  'time without time zone': 'Time has wrong format.',
+  'time with time zone': 'Time has wrong format.',
+  interval: 'Duration has wrong format.'
 }

@@ -6,7 +6,12 @@
 import { Type, type TSchema } from '@sinclair/typebox'
 import type { Column } from 'drizzle-orm'
 
-/** A value that could not be read, with DRF's message. */
+/**
+ * A value that could not be read, with DRF's message.
+ *
+ * @example
+ * if (coerced instanceof Invalid) fieldErrors[key] = [coerced.message]
+ */
 export class Invalid {
   readonly message: string
   constructor (message: string) {
@@ -14,7 +19,13 @@ export class Invalid {
   }
 }
 
-/** One column's conversions. */
+/**
+ * One column's conversions.
+ *
+ * @example
+ * const codec = codecOf(users.lastLogin)
+ * codec.toDb(codec.coerce('2024-01-01T00:00:00Z')) // Date
+ */
 export interface FieldCodec {
   /** Wire value (not null) → canonical wire value, which the field's schema then checks; or `Invalid`. */
   coerce (value: unknown): unknown
@@ -42,7 +53,12 @@ const invalidInteger = new Invalid('A valid integer is required.')
 const invalidNumber = new Invalid('A valid number is required.')
 const tooLarge = new Invalid('String value too large.')
 
-/** Python's name of a JSON value's type, as DRF's messages print it. */
+/**
+ * Python's name of a JSON value's type, as DRF's messages print it.
+ *
+ * @example
+ * pythonType([]) // 'list'
+ */
 export function pythonType (value: unknown): string {
   if (value === null || value === undefined) return 'NoneType'
   if (Array.isArray(value)) return 'list'
@@ -86,13 +102,24 @@ function isoString (value: Date): string | null {
   return Number.isNaN(value.getTime()) ? null : value.toISOString()
 }
 
-/** A bigint as JSON: a number when that is exact, a string otherwise. */
+/**
+ * A bigint as JSON: a number when that is exact, a string otherwise.
+ *
+ * @example
+ * bigintToJson(5n) // 5
+ */
 export function bigintToJson (value: bigint): number | string {
   const number = Number(value)
   return Number.isSafeInteger(number) ? number : value.toString()
 }
 
-/** Any value as JSON: dates, bigints and bytes converted, `undefined` as `null`. */
+/**
+ * Any value as JSON, deeply: dates, bigints and bytes converted, `undefined` as `null`, so that
+ * the output also survives channel layers that do not speak JSON (msgpack has no Date).
+ *
+ * @example
+ * toJson({ at: new Date(0), n: 2n ** 64n }) // { at: '1970-01-01T00:00:00.000Z', n: '18446744073709551616' }
+ */
 export function toJson (value: unknown): unknown {
   if (value === undefined) return null
   if (typeof value === 'bigint') return bigintToJson(value)
@@ -100,7 +127,10 @@ export function toJson (value: unknown): unknown {
   if (value instanceof Date) return isoString(value)
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64')
   if (Array.isArray(value)) return value.map(toJson)
-  return value
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return value
+  // fromEntries defines keys: a "__proto__" key stays a key.
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, toJson(item)]))
 }
 
 const same = (value: unknown): unknown => value
@@ -109,7 +139,12 @@ function codec (partial: Partial<FieldCodec>): FieldCodec {
   return { coerce: same, toDb: same, toWire: toJson, wireSchema: (base) => base, ...partial }
 }
 
-/** The conversions of one Drizzle (PostgreSQL) column. */
+/**
+ * The conversions of one Drizzle (PostgreSQL) column.
+ *
+ * @example
+ * codecOf(things.counter).coerce('5') // 5
+ */
 export function codecOf (column: Column): FieldCodec {
   const { columnType, dataType } = column
   const stringMode = columnType.endsWith('String')

@@ -3,7 +3,7 @@
  * (drizzle-typebox), refined for the wire; validation answers in DRF's words; output is JSON-safe
  * (dates as ISO strings, bigints as numbers or strings), so it can cross the channel layer as is.
  */
-import { Type, type TObject, type TSchema } from '@sinclair/typebox'
+import { Kind, OptionalKind, Type, type TObject, type TSchema } from '@sinclair/typebox'
 import { getTableColumns, getTableName, type Column, type Table } from 'drizzle-orm'
 import type { PgTable } from 'drizzle-orm/pg-core'
 import { createInsertSchema, createSelectSchema } from 'drizzle-typebox'
@@ -46,6 +46,15 @@ const isPromise = (value: unknown): value is PromiseLike<unknown> =>
 /** Applies `fn` to a value, or to what a promise resolves to. */
 const then = (value: unknown, fn: (value: unknown) => unknown): unknown => isPromise(value) ? value.then(fn) : fn(value)
 
+/** `T | null` → `T`: null is the serializer's to judge; the rest of the schema gives the message. */
+function nonNull (schema: TSchema): TSchema {
+  if (schema[Kind] !== 'Union') return schema
+  const members = (schema.anyOf as TSchema[]).filter((member) => member[Kind] !== 'Null')
+  if (members.length === schema.anyOf.length) return schema
+  const unwrapped = members.length === 1 ? members[0] : Type.Union(members)
+  return schema[OptionalKind] === 'Optional' ? Type.Optional(unwrapped) : unwrapped
+}
+
 const isPlainObject = (value: object): boolean => {
   const proto = Object.getPrototypeOf(value)
   return proto === Object.prototype || proto === null
@@ -86,8 +95,8 @@ const isPlainObject = (value: object): boolean => {
  */
 export function serializer<
   TTable extends PgTable,
-  TComputed extends Record<string, ComputedField<TTable>> = Record<never, never>,
-  TNested extends Record<string, NestedField<TTable>> = Record<never, never>,
+  TComputed = Record<never, never>,
+  TNested extends Record<string, Omit<NestedField, 'source'>> = Record<never, never>,
   TFields extends ColumnKey<TTable> | 'pk' | (keyof TComputed & string) | (keyof TNested & string) = never,
   TExclude extends ColumnKey<TTable> = never,
   TWriteOnly extends ColumnKey<TTable> = never,
@@ -144,8 +153,9 @@ export function serializer<
     !(columns[key].primary && (columns[key].hasDefault || columns[key].generatedIdentity !== undefined)) &&
     Object.hasOwn(insertSchema.properties, key))
   const inputSchema = Type.Object(Object.fromEntries(writable.map((key) => [key, insertSchema.properties[key]])))
-  const checkFull = compileValidator(inputSchema)
-  const checkPartial = compileValidator(Type.Partial(inputSchema))
+  const checkSchema = Type.Object(Object.fromEntries(writable.map((key) => [key, nonNull(inputSchema.properties[key])])))
+  const checkFull = compileValidator(checkSchema)
+  const checkPartial = compileValidator(Type.Partial(checkSchema))
 
   const readable = names.filter((name) => !writeOnly.has(name))
   const readers: Array<[string, Reader]> = []
@@ -195,6 +205,7 @@ export function serializer<
     // Only the writable fields are read from the input, by own key: read-only and unknown keys
     // (`__proto__` included) never reach the values (DRF's protection against mass assignment).
     const values: Record<string, unknown> = {}
+    const nonNullValues: Record<string, unknown> = {}
     const fieldErrors: Record<string, unknown> = {}
     for (const key of writable) {
       if (!Object.hasOwn(input, key) || input[key] === undefined) continue
@@ -204,8 +215,9 @@ export function serializer<
         : codecs.get(key)!.coerce(raw)
       if (value instanceof Invalid) fieldErrors[key] = [value.message]
       values[key] = value instanceof Invalid ? raw : value
+      if (values[key] !== null) nonNullValues[key] = values[key]
     }
-    const schemaErrors: Record<string, unknown> = (partial ? checkPartial : checkFull)(values) ?? {}
+    const schemaErrors: Record<string, unknown> = (partial ? checkPartial : checkFull)(nonNullValues) ?? {}
     if (Object.keys(fieldErrors).length > 0 || Object.keys(schemaErrors).length > 0) {
       // One error per field, the reading error first, in the order of the fields.
       const ordered: Record<string, unknown> = {}

@@ -354,7 +354,7 @@ for (const backend of backends) {
     ]])
   })
 
-  test(name('updates joining other tables, CTEs and prepared statements with placeholders are captured'), async (t) => {
+  test(name('updates joining other tables, CTEs, insert … select and prepared statements with placeholders are captured'), async (t) => {
     const { db, batches, seed } = await setup(t, backend)
     await seed(item(1, 'js'), item(2, 'ts'), item(3, 'go'))
     await db.insert(tags).values([{ slug: 'js', label: 'JavaScript' }, { slug: 'ts', label: 'TypeScript' }])
@@ -371,6 +371,7 @@ for (const backend of backends) {
     await rename.execute({ id: 2, name: 'two' })
     const add = db.insert(items).values({ name: sql.placeholder('name'), createdAt: at(5) }).returning({ id: items.id }).prepare('capture_add')
     assert.deepEqual(await add.execute({ name: 'five' }), [{ id: 101 }])
+    await db.insert(tags).select(db.select({ slug: items.name, label: sql<string>`'copied'`.as('label') }).from(items).where(eq(items.id, 101)))
 
     const byPk = (a: ChangeEvent, b: ChangeEvent) => (a.pk as number) - (b.pk as number)
     assert.deepEqual(batches.map((batch) => batch.sort(byPk)), [
@@ -379,7 +380,8 @@ for (const backend of backends) {
       [deleted(items, item(3, 'go', 7), 3)],
       [updated(items, item(1, 'one'), item(1, 'JavaScript'), 1)],
       [updated(items, item(2, 'two'), item(2, 'TypeScript'), 2)],
-      [created(items, { id: 101, name: 'five', qty: 0, createdAt: at(5) }, 101)]
+      [created(items, { id: 101, name: 'five', qty: 0, createdAt: at(5) }, 101)],
+      [created(tags, { slug: 'five', label: 'copied' }, 'five')]
     ])
   })
 

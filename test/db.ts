@@ -15,8 +15,11 @@ export type TestDatabase = ReturnType<typeof drizzlePglite> | ReturnType<typeof 
 
 export interface Backend {
   name: 'pglite' | 'postgres'
-  /** A fresh database with `ddl` applied (statements separated by `;`), closed after the test. */
-  create (t: TestContext, ddl?: string): Promise<{ db: TestDatabase, exec: (sql: string) => Promise<unknown[]> }>
+  /**
+   * A fresh database with `ddl` applied (statements separated by `;`), closed after the test.
+   * `queries` collects the SQL of every query Drizzle runs on it.
+   */
+  create (t: TestContext, ddl?: string): Promise<{ db: TestDatabase, exec: (sql: string) => Promise<unknown[]>, queries: string[] }>
 }
 
 const pglite: Backend = {
@@ -25,9 +28,11 @@ const pglite: Backend = {
     const client = new PGlite()
     t.after(() => client.close())
     if (ddl) await client.exec(ddl)
+    const queries: string[] = []
     return {
-      db: drizzlePglite(client),
-      exec: async (sql) => (await client.query(sql)).rows
+      db: drizzlePglite(client, { logger: { logQuery: (query) => { queries.push(query) } } }),
+      exec: async (sql) => (await client.query(sql)).rows,
+      queries
     }
   }
 }
@@ -46,9 +51,11 @@ function postgresBackend (url: string): Backend {
         await admin.end({ timeout: 5 })
       })
       if (ddl) await client.unsafe(ddl)
+      const queries: string[] = []
       return {
-        db: drizzlePostgres(client),
-        exec: async (sql) => [...await client.unsafe(sql)]
+        db: drizzlePostgres(client, { logger: { logQuery: (query) => { queries.push(query) } } }),
+        exec: async (sql) => [...await client.unsafe(sql)],
+        queries
       }
     }
   }

@@ -7,30 +7,60 @@ import type { InferInsertModel } from 'drizzle-orm'
 import type { PgTable } from 'drizzle-orm/pg-core'
 import type { ColumnKey, RowOf, SerializerContext } from './index.js'
 
-/** The primary key column of a table (a union when the key spans several columns). */
+/**
+ * The primary key column of a table.
+ *
+ * @example
+ * type K = PrimaryKeyOf<typeof users> // 'id'
+ */
 export type PrimaryKeyOf<TTable extends PgTable> = {
   [K in ColumnKey<TTable>]: TTable['_']['columns'][K]['_']['isPrimaryKey'] extends true ? K : never
 }[ColumnKey<TTable>]
 
-/** What `validate()` returns: column values ready for `db.insert(table).values(…)` / `.set(…)`. */
+/**
+ * What `validate()` returns: column values ready for `db.insert(table).values(…)` / `.set(…)`.
+ *
+ * @example
+ * const values: ValidatedOf<typeof users> = await userSerializer.validate(data)
+ */
 export type ValidatedOf<TTable extends PgTable> = Partial<InferInsertModel<TTable>>
 
 /**
- * The JSON form of a column value: `Date` becomes an ISO 8601 string, `bigint` a number (or a
- * string when it is not a safe integer), binary data a base64 string.
+ * The JSON form of a value: `Date` becomes an ISO 8601 string, `bigint` a number (or a string when
+ * it is not a safe integer), binary data a base64 string, `undefined` null; deeply.
+ *
+ * @example
+ * type T = Wire<{ at: Date, id: bigint, tags: string[] }> // { at: string, id: number | string, tags: string[] }
  */
 export type Wire<T> =
-  T extends Date ? string
-    : T extends bigint ? number | string
-      : T extends Uint8Array ? string
-        : T extends ReadonlyArray<infer TItem> ? Array<Wire<TItem>>
-          : T
+  0 extends (1 & T) ? T // any
+    : T extends Date ? string
+      : T extends bigint ? number | string
+        : T extends Uint8Array ? string
+          : T extends undefined ? null
+            : T extends ReadonlyArray<infer TItem> ? Array<Wire<TItem>>
+              : T extends (...args: any[]) => unknown ? T
+                : T extends object ? { [K in keyof T]: Wire<T[K]> }
+                  : T
 
-/** DRF's `SerializerMethodField`: a read-only field computed from the row. */
+/**
+ * DRF's `SerializerMethodField`: a read-only field computed from the row, maybe async.
+ *
+ * @example
+ * computed: { created_at_formatted: (row, context) => row.createdAt.toISOString().slice(0, 10) }
+ */
 export type ComputedField<TTable extends PgTable> = (row: RowOf<TTable>, context: SerializerContext) => unknown
 
-/** A read-only nested serializer (DRF's `user = UserSerializer(read_only=True)`). */
-export interface NestedField<TTable extends PgTable> {
+/**
+ * A read-only nested serializer (DRF's `user = UserSerializer(read_only=True)`).
+ *
+ * @example
+ * nested: {
+ *   user: { serializer: userSerializer },                                   // row.user, loaded `with`
+ *   messages: { serializer: messageSerializer, many: true, source: (room, { db }) => loadMessages(db, room.id) }
+ * }
+ */
+export interface NestedField<TTable extends PgTable = PgTable> {
   serializer: AnySerializer
   /** A list of rows (`MessageSerializer(many=True)`). */
   many?: boolean
@@ -41,20 +71,36 @@ export interface NestedField<TTable extends PgTable> {
   source?: (row: RowOf<TTable>, context: SerializerContext) => unknown
 }
 
-/** Options of `validate()`. */
+/**
+ * Options of `validate()`.
+ *
+ * @example
+ * await serializer.validate(args.data, { partial: action === 'patch', context: { user: ctx.user } })
+ */
 export interface ValidateOptions {
   /** A partial update (`patch`): no field is required. */
   partial?: boolean
   context?: SerializerContext
 }
 
-/** DRF's `Serializer.validate(attrs)`: object-level checks after every field is valid. */
+/**
+ * DRF's `Serializer.validate(attrs)`: object-level checks after every field is valid. Return the
+ * values to write (or nothing to keep them); throw `validationError(…)` to refuse.
+ *
+ * @example
+ * validate: (attrs) => { if (attrs.start! > attrs.end!) throw validationError({ end: ['Must follow start.'] }) }
+ */
 export type ObjectValidator<TTable extends PgTable> = (
   attrs: ValidatedOf<TTable>,
   options: { partial: boolean, context: SerializerContext }
 ) => ValidatedOf<TTable> | undefined | void | Promise<ValidatedOf<TTable> | undefined | void>
 
-/** Options of `serializer(table, options)`; see there. */
+/**
+ * Options of `serializer(table, options)`; see there.
+ *
+ * @example
+ * { fields: ['pk', 'name', 'host'], readOnly: ['host'], modelName: 'room' }
+ */
 export interface SerializerOptions<
   TTable extends PgTable,
   TFields extends string,
@@ -76,10 +122,10 @@ export interface SerializerOptions<
   pk?: TPk
   /** TypeBox schemas replacing the derived ones on input, per column. */
   schema?: { [K in ColumnKey<TTable>]?: TSchema }
-  /** Read-only fields computed from the row (DRF's `SerializerMethodField`). */
-  computed?: TComputed
+  /** Read-only fields computed from the row (DRF's `SerializerMethodField`); may be async. */
+  computed?: { [K in keyof TComputed]: (row: RowOf<TTable>, context: SerializerContext) => TComputed[K] }
   /** Read-only nested serializers. */
-  nested?: TNested
+  nested?: TNested & { [K in keyof TNested]: Pick<NestedField<TTable>, 'source'> }
   /** The model name of unique-violation messages. Default: the SQL table name without a trailing "s". */
   modelName?: string
   /** Object-level validation after the fields (DRF's `validate(attrs)`). */
@@ -88,7 +134,12 @@ export interface SerializerOptions<
 
 type Simplify<T> = { [K in keyof T]: T[K] } & {}
 
-/** The output of a nested field. */
+/**
+ * The output of a nested field: a serialized row or `null`, or a list with `many: true`.
+ *
+ * @example
+ * type M = NestedOutput<{ serializer: typeof messageSerializer, many: true }> // Message[]
+ */
 export type NestedOutput<TNested> =
   TNested extends { serializer: infer TSerializer, many: true } ? Array<inferSerialized<TSerializer>>
     : TNested extends { serializer: infer TSerializer } ? inferSerialized<TSerializer> | null
@@ -102,7 +153,12 @@ type OutputColumns<TTable extends PgTable, TFields extends string, TExclude exte
 type HasPkAlias<TTable extends PgTable, TFields extends string, TPk extends boolean> =
   'pk' extends ColumnKey<TTable> ? false : TPk extends true ? true : 'pk' extends TFields ? true : false
 
-/** The serialized form of a row, computed from the options. */
+/**
+ * The serialized form of a row, computed from the options (what `inferSerialized` reads back).
+ *
+ * @example
+ * type User = SerializerOutput<typeof users, 'id' | 'username', never, never, false, {}, {}> // { id: number, username: string }
+ */
 export type SerializerOutput<
   TTable extends PgTable,
   TFields extends string,
@@ -114,11 +170,18 @@ export type SerializerOutput<
 > = Simplify<
   (HasPkAlias<TTable, TFields, TPk> extends true ? { pk: Wire<RowOf<TTable>[PrimaryKeyOf<TTable>]> } : unknown) &
   { [K in Exclude<OutputColumns<TTable, TFields, TExclude>, TWriteOnly | keyof TComputed | keyof TNested>]: Wire<RowOf<TTable>[K]> } &
-  { [K in keyof TComputed]: TComputed[K] extends (...args: any[]) => infer TResult ? Wire<Awaited<TResult>> : never } &
+  { [K in keyof TComputed]: Wire<Awaited<TComputed[K]>> } &
   { [K in keyof TNested]: NestedOutput<TNested[K]> }
 >
 
-/** A serializer: DRF's `ModelSerializer` instance, reusable and stateless. */
+/**
+ * A serializer: DRF's `ModelSerializer` instance, reusable and stateless. Build it with `serializer()`.
+ *
+ * @example
+ * const values = await userSerializer.validate(data, { partial: true })  // patch
+ * const [row] = await db.update(users).set(values).where(eq(users.id, pk)).returning()
+ * const json = userSerializer.toRepresentationSync(row)                 // no async fields: no await
+ */
 export interface Serializer<TTable extends PgTable = PgTable, TOutput extends object = Record<string, unknown>> {
   readonly table: TTable
   /** As unique-violation messages name the model ("user with this username already exists."). */
@@ -147,8 +210,19 @@ export interface Serializer<TTable extends PgTable = PgTable, TOutput extends ob
   validate (data: unknown, options?: ValidateOptions): Promise<ValidatedOf<TTable>>
 }
 
-/** A serializer of any table and output. */
+/**
+ * A serializer of any table and output.
+ *
+ * @example
+ * const serializers: Record<string, AnySerializer> = { users: userSerializer, rooms: roomSerializer }
+ */
 export type AnySerializer = Serializer<any, any>
 
-/** The output type of a serializer: `type User = inferSerialized<typeof userSerializer>`. */
+/**
+ * The output type of a serializer, write-only fields absent.
+ *
+ * @example
+ * const userSerializer = serializer(users, { fields: ['id', 'username', 'password'], writeOnly: ['password'] })
+ * type User = inferSerialized<typeof userSerializer> // { id: number, username: string }
+ */
 export type inferSerialized<TSerializer> = TSerializer extends Serializer<any, infer TOutput> ? TOutput : never

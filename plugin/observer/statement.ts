@@ -34,7 +34,6 @@ export interface WriteBuilder {
   dialect: PgDialect
   config: (PgInsertConfig | PgUpdateConfig | PgDeleteConfig) & { returning?: SelectedFieldsOrdered }
   cacheConfig?: unknown
-  authToken?: string
   joinsNotNullableMap?: Record<string, boolean>
 }
 
