@@ -28,6 +28,8 @@ import { errors, validationError } from './errors.js'
 import * as generic from './generic.js'
 import { INSTANCE_MESSAGE, OBSERVER_MESSAGE, type InstanceMessage, type ObserverHub, type ObserverMessage } from './observer/hub.js'
 import { Subscriptions } from './observer/subscriptions.js'
+import type { Limits } from './options.js'
+import type { SocketGuard } from './socket-guard.js'
 import { checkAll } from './permissions.js'
 import { encodeReply, methodNotAllowed, toWireError } from './protocol.js'
 
@@ -43,6 +45,9 @@ export interface Runtime {
   /** The default of `atomic` (Django's `ATOMIC_REQUESTS`). */
   atomicRequests: boolean
   observers: ObserverHub
+  limits: Limits
+  /** The open sockets, for the heartbeat. */
+  sockets: Set<SocketGuard>
 }
 
 /** Where a connection's frames go: the socket itself, or a stream of a multiplexed socket. */
@@ -63,6 +68,7 @@ export class Connection implements ConsumerContext, GroupMember {
 
   #runtime: Runtime
   #sendText: SendText | null = null
+  #guard: SocketGuard | null = null
   #abort = new AbortController()
   #groups = new Set<string>()
   #detached = new Map<AbortController, string>()
@@ -101,9 +107,10 @@ export class Connection implements ConsumerContext, GroupMember {
   }
 
   /** Called once the handshake completed: frames can flow, and `onConnect` runs first in the queue. */
-  open (socket: WebSocket, sendText: SendText): void {
+  open (socket: WebSocket, sendText: SendText, guard: SocketGuard): void {
     this.socket = socket
     this.#sendText = sendText
+    this.#guard = guard
     this.#runtime.connections.add(this)
     const onConnect = this.consumer.definition.onConnect
     if (onConnect) this.#enqueue(() => onConnect(this))
@@ -135,9 +142,25 @@ export class Connection implements ConsumerContext, GroupMember {
 
   // ---- inbound -----------------------------------------------------------------------------------
 
-  /** Queues a parsed frame. */
+  /** Queues a parsed frame; a frame over the rate limit is answered 429 in its place instead. */
   receive (frame: Record<string, unknown>): void {
-    this.#enqueue(() => this.#handleFrame(frame))
+    const guard = this.#guard!
+    guard.queued()
+    if (!guard.admit()) {
+      this.#enqueue(() => {
+        guard.done()
+        const name = typeof frame.action === 'string' ? frame.action : null
+        this.#replyError(name, frame.request_id ?? null, new errors.DCRF_ERR_THROTTLED())
+      })
+      return
+    }
+    this.#enqueue(async () => {
+      try {
+        await this.#handleFrame(frame)
+      } finally {
+        guard.done()
+      }
+    })
   }
 
   /** Queues the error reply of a frame that could not be read, so it keeps its place in the order. */
@@ -300,7 +323,7 @@ export class Connection implements ConsumerContext, GroupMember {
 
   /** The connection's subscriptions, created on first use. */
   get subscriptions (): Subscriptions {
-    this.#subscriptions ??= new Subscriptions(this, this.#runtime.observers, this.#runtime.permissions)
+    this.#subscriptions ??= new Subscriptions(this, this.#runtime.observers, this.#runtime.permissions, this.#runtime.limits.maxSubscriptions)
     return this.#subscriptions
   }
 

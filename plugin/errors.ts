@@ -22,6 +22,7 @@ export const errors = {
   DCRF_ERR_INVALID_JSON: createError('DCRF_ERR_INVALID_JSON', 'Invalid JSON: %s', 400),
   DCRF_ERR_NOT_AN_OBJECT: createError('DCRF_ERR_NOT_AN_OBJECT', 'Message must be a JSON object.', 400),
   DCRF_ERR_UNKNOWN_STREAM: createError('DCRF_ERR_UNKNOWN_STREAM', 'Unknown stream "%s".', 404),
+  DCRF_ERR_TOO_MANY_SUBSCRIPTIONS: createError('DCRF_ERR_TOO_MANY_SUBSCRIPTIONS', 'Too many subscriptions on this connection (at most %s).', 429),
   DCRF_ERR_BAD_STREAM_FRAME: createError('DCRF_ERR_BAD_STREAM_FRAME', 'Message must be a JSON object with a "stream" string and a "payload".', 400),
 
   // Runtime failures of the plugin's own parts: logged, answered 500 where a client is waiting.

@@ -16,7 +16,7 @@ import { ObserverHub } from './observer/hub.js'
 import { errors } from './errors.js'
 import type { Runtime } from './connection.js'
 import { resolveOptions } from './options.js'
-import { mountConsumer, mountMultiplexer } from './route.js'
+import { handshakeStarted, mountConsumer, mountMultiplexer } from './route.js'
 
 /** A WebSocket close code: the server is going away (RFC 6455). */
 const GOING_AWAY = 1001
@@ -35,13 +35,37 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
       ? null
       : captureChanges(resolved.db, (events) => observers.publishChanges(events), { capture: (table) => observers.observes(table) }),
     atomicRequests: resolved.atomicRequests,
-    observers
+    observers,
+    limits: resolved.limits,
+    sockets: new Set()
+  }
+
+  const { handshakeTimeout, heartbeatInterval } = resolved.limits
+  if (handshakeTimeout > 0) {
+    fastify.addHook('onRequest', (request, _reply, done) => {
+      handshakeStarted(request, handshakeTimeout)
+      done()
+    })
+  }
+  if (heartbeatInterval > 0) {
+    const heartbeat = setInterval(() => {
+      for (const guard of runtime.sockets) guard.beat()
+    }, heartbeatInterval)
+    heartbeat.unref()
+    fastify.addHook('onClose', (_instance, done) => {
+      clearInterval(heartbeat)
+      done()
+    })
   }
 
   // Before @fastify/websocket's own preClose (which closes sockets without a code): clients learn
   // that the server is going away, and each connection cleans up.
   fastify.addHook('preClose', (done) => {
-    for (const connection of runtime.connections) connection.close(GOING_AWAY, 'Server shutting down')
+    for (const connection of runtime.connections) {
+      connection.close(GOING_AWAY, 'Server shutting down')
+      // Without waiting for the closing handshake: detached work stops and groups are left now.
+      connection.handleClose(GOING_AWAY)
+    }
     done()
   })
   fastify.addHook('onClose', async () => {

@@ -15,9 +15,29 @@ export interface ResolvedOptions {
   websocket: NonNullable<DcrfOptions['websocket']>
   db: Database | null
   atomicRequests: boolean
+  limits: Limits
 }
 
-const KNOWN = new Set(['channelLayer', 'permissions', 'maxFrameSize', 'websocket', 'db', 'atomicRequests'])
+/** The protections every socket gets. */
+export interface Limits {
+  maxQueuedFrames: number
+  maxBufferedBytes: number
+  maxSubscriptions: number
+  rateLimit: { max: number, timeWindow: number } | null
+  handshakeTimeout: number
+  heartbeatInterval: number
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxQueuedFrames: 1000,
+  maxBufferedBytes: 8 * 1024 * 1024,
+  maxSubscriptions: 1000,
+  rateLimit: null,
+  handshakeTimeout: 10_000,
+  heartbeatInterval: 30_000
+})
+
+const KNOWN = new Set(['channelLayer', 'permissions', 'maxFrameSize', 'websocket', 'db', 'atomicRequests', ...Object.keys(DEFAULT_LIMITS)])
 
 function fail (option: string, why: string): never {
   throw new errors.DCRF_ERR_INVALID_OPTION(option, why)
@@ -57,5 +77,24 @@ export function resolveOptions (options: DcrfOptions): ResolvedOptions {
   if (typeof atomicRequests !== 'boolean') fail('atomicRequests', 'must be a boolean')
   if (atomicRequests && db === null) fail('atomicRequests', 'needs the db option')
 
-  return { channelLayer, permissions, maxFrameSize, websocket, db, atomicRequests }
+  const limits: Limits = { ...DEFAULT_LIMITS }
+  for (const key of ['maxQueuedFrames', 'maxBufferedBytes', 'maxSubscriptions'] as const) {
+    const value = options[key] ?? DEFAULT_LIMITS[key]
+    if (!Number.isInteger(value) || value <= 0) fail(key, 'must be a positive integer')
+    limits[key] = value
+  }
+  for (const key of ['handshakeTimeout', 'heartbeatInterval'] as const) {
+    const value = options[key] ?? DEFAULT_LIMITS[key]
+    if (!Number.isInteger(value) || value < 0) fail(key, 'must be a number of milliseconds (0 disables)')
+    limits[key] = value
+  }
+  const { rateLimit = null } = options
+  if (rateLimit !== null) {
+    if (typeof rateLimit !== 'object' || !Number.isInteger(rateLimit.max) || rateLimit.max <= 0 || !Number.isInteger(rateLimit.timeWindow) || rateLimit.timeWindow <= 0) {
+      fail('rateLimit', 'must be { max, timeWindow } with positive integers')
+    }
+    limits.rateLimit = { max: rateLimit.max, timeWindow: rateLimit.timeWindow }
+  }
+
+  return { channelLayer, permissions, maxFrameSize, websocket, db, atomicRequests, limits }
 }

@@ -12,6 +12,7 @@ import { subscribeInstance } from './mixins/instance.js'
 import { errors } from './errors.js'
 import { checkAll } from './permissions.js'
 import { encodeReply, isPlainObject, parseFrame, toWireError } from './protocol.js'
+import { SocketGuard } from './socket-guard.js'
 
 /** A WebSocket close code: the message was too big (RFC 6455). */
 const MESSAGE_TOO_BIG = 1009
@@ -43,7 +44,7 @@ function mountRoute (
   path: string,
   streams: Map<string | null, AnyConsumer>,
   routeOptions: ConsumerRouteOptions,
-  onMessage: (socket: WebSocket, connections: Map<string | null, Connection>, data: RawData, isBinary: boolean) => void
+  onMessage: (guard: SocketGuard, connections: Map<string | null, Connection>, data: RawData, isBinary: boolean) => void
 ): void {
   const compiled = new Map([...streams].map(([name, consumer]) => [name, compileConsumer(consumer, name === null ? path : `${path} stream "${name}"`)]))
   for (const consumer of compiled.values()) {
@@ -86,33 +87,60 @@ function mountRoute (
     websocket: true,
     // Synchronous on purpose: a listener attached after an await would miss the first frames.
     handler: (socket: WebSocket, request: FastifyRequest) => {
+      handshakeDone(request)
       const connections = (request as UpgradeRequest)[kConnections]!
-      for (const [name, connection] of connections) connection.open(socket, sendTextFor(socket, name))
+      const guard = new SocketGuard(socket, runtime.limits, request.log)
+      runtime.sockets.add(guard)
+      for (const [name, connection] of connections) connection.open(socket, sendTextFor(guard, name), guard)
       socket.on('message', (data, isBinary) => {
         if (frameSize(data) > maxFrameSize) {
           request.log.warn({ size: frameSize(data), maxFrameSize }, 'frame too large; closing')
           socket.close(MESSAGE_TOO_BIG, 'Message too big')
           return
         }
-        onMessage(socket, connections, data, isBinary)
+        onMessage(guard, connections, data, isBinary)
       })
       socket.on('close', (code) => {
+        runtime.sockets.delete(guard)
         for (const connection of connections.values()) connection.handleClose(code)
       })
     }
   } as never)
 }
 
-function sendTextFor (socket: WebSocket, stream: string | null): SendText {
-  if (stream === null) return (text) => socket.send(text)
+function sendTextFor (guard: SocketGuard, stream: string | null): SendText {
+  if (stream === null) return (text) => guard.send(text)
   // The stream envelope is built around the payload's text: the payload is serialized only once.
   const prefix = `{"stream":${JSON.stringify(stream)},"payload":`
-  return (text) => socket.send(prefix + text + '}')
+  return (text) => guard.send(prefix + text + '}')
+}
+
+const kHandshakeTimer = Symbol('fastify-dcrf.handshake-timer')
+
+/**
+ * Starts the handshake clock of an upgrade request: a socket whose upgrade (route hooks and connect
+ * checks included) is not done within `timeout` ms is dropped, so idle or stalled handshakes cannot
+ * pile up.
+ */
+export function handshakeStarted (request: FastifyRequest, timeout: number): void {
+  if (timeout === 0 || request.headers.upgrade?.toLowerCase() !== 'websocket') return
+  const socket = request.raw.socket
+  const timer = setTimeout(() => {
+    request.log.warn({ timeout }, 'WebSocket handshake timed out: dropping the socket')
+    socket.destroy()
+  }, timeout)
+  timer.unref()
+  socket.once('close', () => clearTimeout(timer))
+  ;(request as FastifyRequest & { [kHandshakeTimer]?: NodeJS.Timeout })[kHandshakeTimer] = timer
+}
+
+function handshakeDone (request: FastifyRequest): void {
+  clearTimeout((request as FastifyRequest & { [kHandshakeTimer]?: NodeJS.Timeout })[kHandshakeTimer])
 }
 
 /** Mounts one consumer on `path`. */
 export function mountConsumer (app: FastifyInstance, runtime: Runtime, maxFrameSize: number, path: string, consumer: AnyConsumer, routeOptions: ConsumerRouteOptions = {}): void {
-  mountRoute(app, runtime, maxFrameSize, path, new Map([[null, consumer]]), routeOptions, (_socket, connections, data, isBinary) => {
+  mountRoute(app, runtime, maxFrameSize, path, new Map([[null, consumer]]), routeOptions, (_guard, connections, data, isBinary) => {
     const connection = connections.get(null)!
     let frame: Record<string, unknown>
     try {
@@ -133,12 +161,12 @@ export function mountMultiplexer (app: FastifyInstance, runtime: Runtime, maxFra
   if (typeof streams !== 'object' || streams === null || Object.keys(streams).length === 0) {
     throw new errors.DCRF_ERR_INVALID_CONSUMER(path, 'a multiplexer needs at least one stream')
   }
-  mountRoute(app, runtime, maxFrameSize, path, new Map(Object.entries(streams)), routeOptions, (socket, connections, data, isBinary) => {
+  mountRoute(app, runtime, maxFrameSize, path, new Map(Object.entries(streams)), routeOptions, (guard, connections, data, isBinary) => {
     const log = connections.values().next().value!.log
     // Errors that belong to no stream are answered outside the envelope.
     const unrouted = (err: Error): void => {
       const wire = toWireError(err, log)
-      socket.send(encodeReply(null, null, wire.errors, wire.status, null))
+      guard.send(encodeReply(null, null, wire.errors, wire.status, null))
     }
     let frame: Record<string, unknown>
     try {
@@ -157,7 +185,7 @@ export function mountMultiplexer (app: FastifyInstance, runtime: Runtime, maxFra
     if (connection === undefined) {
       const wire = toWireError(new errors.DCRF_ERR_UNKNOWN_STREAM(stream), log)
       const p = isPlainObject(payload) ? payload : {}
-      sendTextFor(socket, stream)(encodeReply(p.action ?? null, null, wire.errors, wire.status, p.request_id ?? null))
+      sendTextFor(guard, stream)(encodeReply(p.action ?? null, null, wire.errors, wire.status, p.request_id ?? null))
       return
     }
     if (!isPlainObject(payload)) {

@@ -196,7 +196,7 @@ export function codecOf (column: Column): FieldCodec {
       },
       toDb: (value) => (value as unknown[]).map((element) => element === null ? null : item.toDb(element)),
       toWire: (value) => Array.isArray(value) ? value.map((element) => element === null ? null : item.toWire(element)) : value,
-      wireSchema: (base) => Type.Array(item.wireSchema(base.items as TSchema), { minItems: base.minItems, maxItems: base.maxItems })
+      wireSchema: (base) => ({ ...base, items: item.wireSchema(base.items as TSchema) })
     })
   }
   switch (dataType) {
@@ -245,8 +245,13 @@ export function codecOf (column: Column): FieldCodec {
         // DRF's CharField takes numbers as their text, and nothing else but strings.
         coerce: (value) => typeof value === 'string' ? value : typeof value === 'number' ? String(value) : invalidString,
         toWire: same,
-        // drizzle-typebox requires char(n) to be exactly n long; PostgreSQL pads shorter ones.
-        wireSchema: (base) => columnType === 'PgChar' ? Type.String({ maxLength: base.maxLength }) : base
+        wireSchema (base) {
+          if (columnType !== 'PgChar') return base
+          // drizzle-typebox requires char(n) to be exactly n long; PostgreSQL pads shorter ones.
+          const schema = { ...base }
+          delete schema.minLength
+          return schema
+        }
       })
     }
     case 'json':

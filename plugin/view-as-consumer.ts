@@ -25,7 +25,7 @@ export interface ViewAsConsumerOptions {
   /** Actions and their HTTP methods. Default: DCRF's (`create` PUT, `update` PATCH, `list` and `retrieve` GET). */
   actions?: Record<string, HTTPMethods>
   /** Headers to add to every request, e.g. an `authorization` derived from the connection. */
-  headers?: (ctx: ConsumerContext<any, any>) => Record<string, string>
+  headers?: (ctx: ConsumerContext<any, any>) => Record<string, string | undefined>
   permissions?: readonly Permission[]
 }
 
@@ -54,6 +54,12 @@ function fillUrl (template: string, parameters: Record<string, unknown>): string
   })
   if (missing.length > 0) throw validationError({ parameters: missing.map((name) => `Missing "${name}".`) })
   return url.replace(/\/{2,}/g, '/')
+}
+
+function definedOnly (headers: Record<string, string | undefined> | undefined): Record<string, string> {
+  const result: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers ?? {})) if (value !== undefined) result[name] = value
+  return result
 }
 
 function queryOf (query: unknown): Record<string, string | string[]> {
@@ -94,7 +100,7 @@ export function viewAsConsumer (options: ViewAsConsumerOptions): ConsumerDefinit
           query: queryOf(args.query),
           headers: {
             ...forwardedHeaders(ctx),
-            ...options.headers?.(ctx),
+            ...definedOnly(options.headers?.(ctx)),
             ...(hasBody ? { 'content-type': 'application/json' } : {})
           },
           ...(hasBody ? { payload: JSON.stringify(args.data) } : {})

@@ -118,7 +118,8 @@ test('pk outputs the primary key, where `fields` lists it or first with `pk: tru
   // `pk` is output only: on input it is ignored like any read-only field.
   assert.deepEqual(await listed.validate({ pk: 99, name: 'x', hostId: 1 }), { name: 'x', hostId: 1 })
   const typed: Equal<inferSerialized<typeof listed>, { pk: number, name: string, hostId: number }> = true
-  assert.equal(typed, true)
+  const typedFlag: Equal<inferSerialized<typeof flagged>, { pk: number, name: string }> = true
+  assert.equal(typed && typedFlag, true)
 })
 
 test('read-only fields (the serial primary key, readOnly) and unknown fields are ignored on input', async () => {

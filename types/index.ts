@@ -360,6 +360,25 @@ export interface DcrfOptions {
   permissions?: readonly Permission[]
   /** The largest inbound frame, in bytes; a larger one closes the socket with 1009. Default 1 MiB. */
   maxFrameSize?: number
+  /**
+   * Frames a socket may have waiting in its queues; beyond it the server stops reading the socket
+   * (TCP pushes back on the client) until the queue drained to half. Default 1000.
+   */
+  maxQueuedFrames?: number
+  /**
+   * Bytes a socket may have waiting to be sent; a client that reads slower than the server sends
+   * (or not at all) is closed with 1013 beyond it, so it cannot make the server buffer without
+   * bound. Default 8 MiB.
+   */
+  maxBufferedBytes?: number
+  /** Observer and instance subscriptions (request ids) one connection may hold; more are answered 429. Default 1000. */
+  maxSubscriptions?: number
+  /** At most `max` frames per `timeWindow` ms per socket; more are answered 429 `["Request was throttled."]`. Default: off. */
+  rateLimit?: { max: number, timeWindow: number } | null
+  /** Ms an upgrade request may take (route hooks and connect checks included) before its socket is dropped. Default 10000. */
+  handshakeTimeout?: number
+  /** Ms between pings; a socket that did not answer the previous ping is terminated. 0 disables. Default 30000. */
+  heartbeatInterval?: number
   /** Options for `@fastify/websocket` when the plugin registers it (it does unless the app has). */
   websocket?: WebsocketPluginOptions
 }

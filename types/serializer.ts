@@ -110,7 +110,7 @@ export interface SerializerOptions<
   TComputed,
   TNested
 > {
-  /** The fields, in output order: column keys, `'pk'`, computed and nested names. */
+  /** The fields, in output order: column keys, `'pk'`, computed and nested names (those not listed come last). */
   fields?: readonly TFields[]
   /** Every column but these (instead of `fields`). */
   exclude?: readonly TExclude[]

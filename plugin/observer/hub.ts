@@ -140,7 +140,8 @@ export class ObserverHub {
   async #publishChange (event: ChangeEvent): Promise<void> {
     for (const { id, definition } of this.#byTable.get(event.table) ?? []) {
       const options = definition.options as ModelObserverOptions
-      const before = event.action === 'create' ? new Set<string>() : groupsOf(options.groupsForSignal?.(event.previous!))
+      // No previous row (a table without a primary key, an upsert racing an insert): no groups before.
+      const before = event.action === 'create' || event.previous === null ? new Set<string>() : groupsOf(options.groupsForSignal?.(event.previous))
       const after = event.action === 'delete' ? new Set<string>() : groupsOf(options.groupsForSignal?.(event.row))
       if (before.size === 0 && after.size === 0) continue
       // Once per event, whatever the groups and subscribers.

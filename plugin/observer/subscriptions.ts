@@ -43,10 +43,19 @@ export class Subscriptions {
   /** Instance channel groups → the subscription. */
   #instances = new Map<string, InstanceSubscription>()
 
-  constructor (ctx: SubscriptionsHost, hub: ObserverHub, defaultPermissions: readonly Permission[]) {
+  #max: number
+
+  constructor (ctx: SubscriptionsHost, hub: ObserverHub, defaultPermissions: readonly Permission[], maxSubscriptions: number) {
     this.#ctx = ctx
     this.#hub = hub
     this.#defaultPermissions = defaultPermissions
+    this.#max = maxSubscriptions
+  }
+
+  /** Refuses a subscription past the connection's limit (a request id already counted is free). */
+  #admit (ids: RequestIds | undefined, key: string): void {
+    if (ids?.has(key) === true) return
+    if (this.size >= this.#max) throw new errors.DCRF_ERR_TOO_MANY_SUBSCRIPTIONS(this.#max)
   }
 
   /** How many subscriptions (request ids per group) the connection holds. */
@@ -65,14 +74,16 @@ export class Subscriptions {
     return {
       subscribe: async ({ requestId, ...args } = {}) => {
         const groups = groupsOf(args)
+        const key = JSON.stringify(requestId ?? null)
         for (const group of groups) {
           const channelGroup = observerGroup(id, group)
           let ids = this.#observed.get(channelGroup)
+          this.#admit(ids, key)
           if (ids === undefined) {
             ids = new Map()
             this.#observed.set(channelGroup, ids)
           }
-          ids.set(JSON.stringify(requestId ?? null), requestId ?? null)
+          ids.set(key, requestId ?? null)
           await this.#ctx.addGroup(channelGroup)
         }
         return groups
@@ -101,6 +112,7 @@ export class Subscriptions {
     const pk = toJson(row[generic.pkKey])
     const channelGroup = instanceGroup(generic.tableName, pk)
     let subscription = this.#instances.get(channelGroup)
+    this.#admit(subscription?.requestIds, JSON.stringify(requestId))
     if (subscription === undefined) {
       subscription = { lookup, pk: row[generic.pkKey], requestIds: new Map() }
       this.#instances.set(channelGroup, subscription)

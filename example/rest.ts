@@ -1,0 +1,76 @@
+/**
+ * A REST API for users, written as plain Fastify routes (and served over a socket too, by
+ * `consumers/rest-users.ts`). It answers the way DRF does: field errors `{"field": ["message"]}`
+ * with 400, `{"detail": "..."}` otherwise. It reuses the users consumer's serializer, so both
+ * APIs accept and send the same fields.
+ *
+ * - `GET /api/users/`, `GET /api/users/:id`
+ * - `POST /api/users/` — sign up: `{"username", "email", "password"}`
+ * - `PATCH /api/users/:id` — your own user only (`Authorization: Bearer <token>`)
+ */
+import { eq } from 'drizzle-orm'
+import { Type, type Static } from '@sinclair/typebox'
+import type { FastifyInstance } from 'fastify'
+import { errors, type Database } from 'fastify-dcrf'
+import { userOf } from './auth.js'
+import { userSerializer } from './consumers/users.js'
+import { withHashedPassword } from './passwords.js'
+import { users } from './schema.js'
+
+const Params = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1 }) })
+type Params = Static<typeof Params>
+
+const notFound = { detail: 'Not found.' }
+
+/** A unique violation (SQLSTATE 23505), as postgres.js and PGlite report it, wrapped by Drizzle or not. */
+function isUniqueViolation (err: unknown): boolean {
+  const { code, cause } = err as { code?: unknown, cause?: unknown }
+  return code === '23505' || (cause !== undefined && isUniqueViolation(cause))
+}
+const usernameTaken = { username: ['user with this username already exists.'] }
+
+/** Registers the routes; `db` is `app.dcrf.db`, so that subscribers see the changes they make. */
+export async function restApi (app: FastifyInstance, { db }: { db: Database }): Promise<void> {
+  // A serializer's validation error becomes DRF's 400 body.
+  app.setErrorHandler(async (error, _request, reply) => {
+    if (error instanceof errors.DCRF_ERR_VALIDATION) return reply.code(400).send((error as { detail?: unknown }).detail)
+    throw error
+  })
+
+  app.get('/api/users/', async () => {
+    const rows = await db.select().from(users).orderBy(users.id)
+    return userSerializer.toRepresentationMany(rows)
+  })
+
+  app.get<{ Params: Params }>('/api/users/:id', { schema: { params: Params } }, async (request, reply) => {
+    const [row] = await db.select().from(users).where(eq(users.id, request.params.id))
+    return row === undefined ? reply.code(404).send(notFound) : userSerializer.toRepresentation(row)
+  })
+
+  app.post('/api/users/', async (request, reply) => {
+    const values = await userSerializer.validate(request.body)
+    try {
+      const [row] = await db.insert(users).values(await withHashedPassword(values) as typeof users.$inferInsert).returning()
+      return reply.code(201).send(await userSerializer.toRepresentation(row))
+    } catch (err) {
+      if (isUniqueViolation(err)) return reply.code(400).send(usernameTaken)
+      throw err
+    }
+  })
+
+  app.patch<{ Params: Params }>('/api/users/:id', { schema: { params: Params } }, async (request, reply) => {
+    const user = userOf(request)
+    if (user === null) return reply.code(401).send({ detail: 'Authentication credentials were not provided.' })
+    if (user.id !== request.params.id) return reply.code(403).send({ detail: 'You do not have permission to perform this action.' })
+    const values = await userSerializer.validate(request.body, { partial: true })
+    try {
+      const [row] = Object.keys(values).length === 0
+        ? await db.select().from(users).where(eq(users.id, user.id))
+        : await db.update(users).set(await withHashedPassword(values)).where(eq(users.id, user.id)).returning()
+      return row === undefined ? reply.code(404).send(notFound) : userSerializer.toRepresentation(row)
+    } catch (err) {
+      if (isUniqueViolation(err)) return reply.code(400).send(usernameTaken)
+      throw err
+    }
+  })
+}
