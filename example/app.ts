@@ -1,22 +1,96 @@
 /**
  * The example application: every feature of fastify-dcrf on one Fastify app, built only on the
- * plugin's public API. `server.ts` starts it; the tests build it too.
+ * plugin's public API. `server.ts` starts it (`npm start`); the tests and benchmarks build it too.
+ *
+ * | route | what |
+ * |---|---|
+ * | `POST /api/login` | `{"username", "password"}` → `{"token"}` (`auth.ts`) |
+ * | `/api/users/` | a REST API for users (`rest.ts`) |
+ * | `/api/rooms/` | the chat's rooms (`rooms.ts`) |
+ * | `/`, `/users/`, `/chat/`, `/chat/room/:id/` | pages (`pages.ts`, `public/`) |
+ * | `/ws/lobby/` | a consumer without a model: everyone hears everyone |
+ * | `/ws/users/` | generic CRUD on users, instance subscriptions |
+ * | `/ws/users/paginated/`, `/ws/users/streamed/` | paginated and streamed lists |
+ * | `/ws/comments/` | comments with a model observer and filtered subscriptions |
+ * | `/ws/me/` | signed-in users only (handshake refused with 401 otherwise): `whoami` |
+ * | `/ws/chat/room/` | the DCRF chat tutorial's room consumer (signed-in users only) |
+ * | `/ws/rest/users/` | the REST routes over a socket (view as consumer) |
+ * | `/ws` | multiplexed: streams `things` and `things_with_id` |
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import dcrf from 'fastify-dcrf'
+import { requireUser, setupAuth } from './auth.js'
+import { roomConsumer } from './consumers/chat-room.js'
+import { commentConsumer } from './consumers/comments.js'
 import { lobby } from './consumers/lobby.js'
+import { meConsumer } from './consumers/me.js'
+import { restUserConsumer } from './consumers/rest-users.js'
+import { thingStreams } from './consumers/things.js'
+import { paginatedUserConsumer } from './consumers/users-paginated.js'
+import { streamedUserConsumer } from './consumers/users-streamed.js'
+import { userConsumer } from './consumers/users.js'
+import { openDatabase } from './db.js'
+import { pages } from './pages.js'
+import { restApi } from './rest.js'
+import { roomsApi } from './rooms.js'
+import { seed } from './seed.js'
 
 export interface ExampleOptions {
+  /** `postgres://…`: use that PostgreSQL server. Default: embedded PostgreSQL (PGlite). */
+  databaseUrl?: string
   /** `redis://…`: share groups and observer events with other processes. Default: in-process. */
   redisUrl?: string
+  /** PGlite's data folder (without `databaseUrl`). Default: in memory. */
+  dataDir?: string
   logger?: FastifyServerOptions['logger']
+  /** Add the sample users, things and room of `seed.ts` when missing. Default: true. */
+  seed?: boolean
 }
 
+/**
+ * Builds the example application. It owns its database client and closes it with the app.
+ *
+ * @example
+ * const app = await buildApp({ databaseUrl: process.env.DATABASE_URL })
+ * await app.listen({ port: 3000 })
+ */
 export async function buildApp (options: ExampleOptions = {}): Promise<FastifyInstance> {
+  const database = await openDatabase(options)
   const app = Fastify({ logger: options.logger ?? false })
-  await app.register(dcrf, {
-    channelLayer: options.redisUrl ? { redis: options.redisUrl } : {}
-  })
-  app.dcrf.consumer('/ws/lobby/', lobby)
+  app.addHook('onClose', () => database.close())
+  try {
+    await app.register(dcrf, {
+      db: database.db,
+      channelLayer: options.redisUrl ? { redis: options.redisUrl } : {}
+    })
+    // Writes through the plugin's database reach the observers.
+    const db = app.dcrf.db
+
+    setupAuth(app, db)
+    await app.register(restApi, { db })
+    await app.register(roomsApi, { db })
+    await app.register(pages)
+
+    app.dcrf.consumer('/ws/lobby/', lobby)
+    app.dcrf.consumer('/ws/users/', userConsumer)
+    app.dcrf.consumer('/ws/users/paginated/', paginatedUserConsumer)
+    app.dcrf.consumer('/ws/users/streamed/', streamedUserConsumer)
+    app.dcrf.consumer('/ws/comments/', commentConsumer)
+    app.dcrf.consumer('/ws/rest/users/', restUserConsumer)
+    app.dcrf.multiplex('/ws', thingStreams)
+
+    // Signed-in users only: this context's hook refuses the handshake with 401 before any consumer
+    // code runs.
+    await app.register(async (signedIn) => {
+      signedIn.addHook('onRequest', requireUser)
+      signedIn.dcrf.consumer('/ws/me/', meConsumer)
+      signedIn.dcrf.consumer('/ws/chat/room/', roomConsumer(db))
+    })
+
+    if (options.seed ?? true) await seed(db)
+  } catch (err) {
+    await app.close().catch(() => {})
+    throw err
+  }
   return app
 }

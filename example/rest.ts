@@ -17,8 +17,8 @@ import { userSerializer } from './consumers/users.js'
 import { withHashedPassword } from './passwords.js'
 import { users } from './schema.js'
 
-const Params = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1 }) })
-type Params = Static<typeof Params>
+const UserParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1 }) })
+type UserId = Static<typeof UserParams>
 
 const notFound = { detail: 'Not found.' }
 
@@ -42,7 +42,7 @@ export async function restApi (app: FastifyInstance, { db }: { db: Database }): 
     return userSerializer.toRepresentationMany(rows)
   })
 
-  app.get<{ Params: Params }>('/api/users/:id', { schema: { params: Params } }, async (request, reply) => {
+  app.get<{ Params: UserId }>('/api/users/:id', { schema: { params: UserParams } }, async (request, reply) => {
     const [row] = await db.select().from(users).where(eq(users.id, request.params.id))
     return row === undefined ? reply.code(404).send(notFound) : userSerializer.toRepresentation(row)
   })
@@ -58,7 +58,7 @@ export async function restApi (app: FastifyInstance, { db }: { db: Database }): 
     }
   })
 
-  app.patch<{ Params: Params }>('/api/users/:id', { schema: { params: Params } }, async (request, reply) => {
+  app.patch<{ Params: UserId }>('/api/users/:id', { schema: { params: UserParams } }, async (request, reply) => {
     const user = userOf(request)
     if (user === null) return reply.code(401).send({ detail: 'Authentication credentials were not provided.' })
     if (user.id !== request.params.id) return reply.code(403).send({ detail: 'You do not have permission to perform this action.' })

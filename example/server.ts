@@ -1,18 +1,29 @@
 /**
- * `npm start`: the example application on PORT (default 3000) and HOST (default 127.0.0.1).
- * REDIS_URL switches the channel layer to Redis.
+ * `npm start`: the example application on PORT (default 3000; 0 picks a free port) and HOST
+ * (default 127.0.0.1). DATABASE_URL switches to that PostgreSQL server (default: PGlite in memory,
+ * or in DATA_DIR), REDIS_URL the channel layer to Redis. It logs one line with its URL and shuts
+ * down cleanly on SIGINT and SIGTERM.
  */
 import { buildApp } from './app.js'
 
 const app = await buildApp({
-  redisUrl: process.env.REDIS_URL,
-  logger: { level: process.env.LOG_LEVEL ?? 'info' }
+  databaseUrl: process.env.DATABASE_URL || undefined,
+  redisUrl: process.env.REDIS_URL || undefined,
+  dataDir: process.env.DATA_DIR || undefined,
+  logger: {
+    level: process.env.LOG_LEVEL ?? 'info',
+    serializers: {
+      // WebSocket URLs carry tokens (`?token=`): keep them out of the logs.
+      req: (request) => ({ method: request.method, url: request.url.replace(/([?&]token=)[^&]*/, '$1[redacted]') })
+    }
+  }
 })
 
-const port = Number(process.env.PORT ?? 3000)
-const host = process.env.HOST ?? '127.0.0.1'
-const url = await app.listen({ port, host })
-app.log.info(`fastify-dcrf example listening on ${url}`)
+await app.listen({
+  port: Number(process.env.PORT ?? 3000),
+  host: process.env.HOST ?? '127.0.0.1',
+  listenTextResolver: (address) => `fastify-dcrf example listening on ${address}`
+})
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

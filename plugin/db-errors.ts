@@ -31,7 +31,7 @@ interface PgError {
   table: string | undefined
 }
 
-const MAPPED = new Set(['23505', '23503', '23502', '23514', '23P01', '22001', '22003', '22P02', '22007', '22008'])
+const MAPPED = new Set(['23505', '23503', '23502', '23514', '23P01', '22001', '22003', '22P02', '22P05', '22021', '22007', '22008'])
 
 /**
  * The PostgreSQL error inside `err`: drizzle-orm wraps the driver's error (postgres.js
@@ -107,7 +107,7 @@ const defaultLabel = (key: string): string => key.replace(/_/g, ' ').replace(/([
  * - foreign key (23503): `{"user_id": ["Invalid pk \"99\" - object does not exist."]}`;
  * - not null (23502): `{"email": ["This field may not be null."]}`;
  * - check and exclusion (23514, 23P01): `{"non_field_errors": ["Constraint “name” is violated."]}`;
- * - a value too long, out of range or malformed (22001, 22003, 22P02, 22007, 22008): DRF's message
+ * - a value too long, out of range, malformed or not encodable (22001, 22003, 22P02, 22P05, 22021, 22007, 22008): DRF's message
  *   for the type, on the field when one column of the table has that type.
  *
  * @example

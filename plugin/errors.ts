@@ -9,6 +9,7 @@ export const errors = {
   // Configuration: thrown while the application boots.
   DCRF_ERR_INVALID_OPTION: createError('DCRF_ERR_INVALID_OPTION', 'Invalid fastify-dcrf option %s: %s', 500, TypeError),
   DCRF_ERR_INVALID_CONSUMER: createError('DCRF_ERR_INVALID_CONSUMER', 'Invalid consumer for %s: %s', 500, TypeError),
+  DCRF_ERR_INVALID_SERIALIZER: createError('DCRF_ERR_INVALID_SERIALIZER', 'Invalid serializer for table %s: %s', 500, TypeError),
 
   // The wire: each becomes a reply frame with its status; the messages are DCRF's, byte for byte.
   DCRF_ERR_NO_ACTION: createError('DCRF_ERR_NO_ACTION', 'Unable to find action in message body.', 405),

@@ -135,6 +135,9 @@ export function toJson (value: unknown): unknown {
 
 const same = (value: unknown): unknown => value
 
+/** A UTF-16 surrogate without its pair: no valid Unicode text holds one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
 function codec (partial: Partial<FieldCodec>): FieldCodec {
   return { coerce: same, toDb: same, toWire: toJson, wireSchema: (base) => base, ...partial }
 }
@@ -241,9 +244,15 @@ export function codecOf (column: Column): FieldCodec {
       })
     case 'string': {
       const invalidString = new Invalid('Not a valid string.')
+      const nullCharacter = new Invalid('Null characters are not allowed.')
       return codec({
-        // DRF's CharField takes numbers as their text, and nothing else but strings.
-        coerce: (value) => typeof value === 'string' ? value : typeof value === 'number' ? String(value) : invalidString,
+        // DRF's CharField takes numbers as their text, and nothing else but strings. PostgreSQL
+        // text holds neither NUL (DRF's ProhibitNullCharactersValidator) nor lone surrogates.
+        coerce: (value) => {
+          if (typeof value === 'number') return String(value)
+          if (typeof value !== 'string' || LONE_SURROGATE.test(value)) return invalidString
+          return value.includes('\u0000') ? nullCharacter : value
+        },
         toWire: same,
         wireSchema (base) {
           if (columnType !== 'PgChar') return base

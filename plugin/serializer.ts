@@ -106,7 +106,7 @@ export function serializer<
   options: SerializerOptions<TTable, TFields, TExclude, TWriteOnly, TPk, TComputed, TNested> = {}
 ): Serializer<TTable, SerializerOutput<TTable, TFields, TExclude, TWriteOnly, TPk, TComputed, TNested>> {
   const tableName = getTableName(table)
-  const invalid = (message: string): Error => new errors.DCRF_ERR_INVALID_OPTION(`serializer(${tableName})`, message)
+  const invalid = (message: string): Error => new errors.DCRF_ERR_INVALID_SERIALIZER(tableName, message)
   const columns: Record<string, Column> = getTableColumns(table)
   const isColumn = (key: string): boolean => Object.hasOwn(columns, key)
   const computed: Record<string, ComputedField<TTable>> = options.computed ?? {}

@@ -63,6 +63,15 @@ function jsonType (value: unknown): string {
 export function drfMessage (error: ValueError): string {
   const { schema, value } = error
   switch (error.type) {
+    case ValueErrorType.Union: {
+      // `T | null`: T's own reason, not "wrong type".
+      const members = schema.anyOf as TSchema[]
+      const inner = value !== null && members.length === 2 && members.some((s) => s[Kind] === 'Null')
+        ? error.errors[members.findIndex((s) => s[Kind] !== 'Null')]?.First()
+        : undefined
+      if (inner !== undefined) return drfMessage(inner)
+      return value === null ? 'This field may not be null.' : typeMessage(schema, value)
+    }
     case ValueErrorType.ObjectRequiredProperty: return 'This field is required.'
     case ValueErrorType.StringMaxLength: return `Ensure this field has no more than ${schema.maxLength} characters.`
     case ValueErrorType.StringMinLength:

@@ -344,6 +344,26 @@ for (const backend of backends) {
   })
 }
 
+test('subscribe actions go through permissions like any action', async (t) => {
+  const database = await backends[0].create(t, DDL)
+  const { app } = await build(t, { db: database.db as Database })
+  const ownCommentsOnly: Permission = {
+    // Only subscriptions to the connected user's own comments.
+    hasPermission: (ctx, name, args) => name !== 'subscribe_to_user_comments' || String(args.user_pk) === (ctx.request.query as Record<string, string>).user
+  }
+  app.dcrf.consumer('/ws/comments/', { ...commentConsumer, permissions: [ownCommentsOnly] })
+  const one = await Client.open(app, '/ws/comments/?user=1')
+  assert.deepEqual(
+    await one.request({ action: 'subscribe_to_user_comments', user_pk: 2, request_id: 'spy' }),
+    reply('subscribe_to_user_comments', null, 403, 'spy', ['You do not have permission to perform this action.'])
+  )
+  assert.deepEqual(await one.request({ action: 'subscribe_to_user_comments', user_pk: 1, request_id: 'own' }), reply('subscribe_to_user_comments', null, 201, 'own'))
+  await app.dcrf.db.insert(comments).values([{ text: 'by two', userId: 2 }, { text: 'by one', userId: 1 }])
+  // User 2's comment never arrives; user 1's does.
+  assert.deepEqual(await one.next(), event('create', 2, 'by one', 1, 'own'))
+  await nothingElse(one)
+})
+
 test('a write in one process reaches subscribers connected to another, through Redis', { skip: process.env.REDIS_URL ? false : 'REDIS_URL is not set' }, async (t) => {
   const backend = backends[backends.length - 1]
   if (backend.name !== 'postgres') {

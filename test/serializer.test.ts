@@ -383,7 +383,7 @@ test('computed and nested fields: a message with its user, as rows loaded with `
 })
 
 test('configuration mistakes throw when the serializer is defined', () => {
-  const mistake = (message: string) => (err: Error & { code?: string }) => err.code === 'DCRF_ERR_INVALID_OPTION' && err.message.endsWith(message)
+  const mistake = (message: string) => (err: Error & { code?: string }) => err.code === 'DCRF_ERR_INVALID_SERIALIZER' && err.message.endsWith(message)
   // @ts-expect-error a typo in a column name does not compile
   assert.throws(() => serializer(users, { fields: ['id', 'nam'] }), mistake('fields: "nam" is not a column, "pk", a computed or a nested field'))
   // @ts-expect-error neither here

@@ -418,3 +418,5 @@ declare module 'fastify' {
     dcrf: ConsumerContext | null
   }
 }
+
+export type * from './serializer.js'

@@ -1,0 +1,444 @@
+/**
+ * The example application against its contract (EXAMPLE.md): every route and every shape, with
+ * the exact frames a client sees over real sockets. Runs on PGlite always, on the PostgreSQL of
+ * `DATABASE_URL` too (in a schema of its own), and across two processes sharing Redis when
+ * `REDIS_URL` is set as well.
+ */
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createInterface } from 'node:readline'
+import type { FastifyInstance } from 'fastify'
+import { eq } from 'drizzle-orm'
+import postgres from 'postgres'
+import { buildApp, type ExampleOptions } from '../example/app.js'
+import { rooms, users } from '../example/schema.js'
+import { Client, reply, sleep } from './helpers.js'
+
+const DATABASE_URL = process.env.DATABASE_URL
+const REDIS_URL = process.env.REDIS_URL
+
+interface Backend {
+  name: 'pglite' | 'postgres'
+  /** Database options of a fresh, empty database, and how to remove it afterwards. */
+  database (): Promise<{ options: ExampleOptions, drop (): Promise<void> }>
+}
+
+const pglite: Backend = {
+  name: 'pglite',
+  database: async () => ({ options: {}, drop: async () => {} })
+}
+
+/** A schema of its own on the server, reached through `search_path` in the URL. */
+function postgresBackend (url: string): Backend {
+  return {
+    name: 'postgres',
+    async database () {
+      const schema = `example_${randomBytes(6).toString('hex')}`
+      const admin = postgres(url, { max: 1, onnotice: () => {} })
+      await admin.unsafe(`create schema ${schema}`)
+      const databaseUrl = new URL(url)
+      databaseUrl.searchParams.set('search_path', schema)
+      return {
+        options: { databaseUrl: databaseUrl.href },
+        async drop () {
+          await admin.unsafe(`drop schema ${schema} cascade`)
+          await admin.end({ timeout: 5 })
+        }
+      }
+    }
+  }
+}
+
+const backends: Backend[] = DATABASE_URL ? [pglite, postgresBackend(DATABASE_URL)] : [pglite]
+
+/** The example on a fresh database, seeded; closed (and its database dropped) after the test. */
+async function start (t: TestContext, backend: Backend, options: ExampleOptions = {}): Promise<FastifyInstance> {
+  const database = await backend.database()
+  const app = await buildApp({ ...database.options, ...options }).catch(async (err) => { await database.drop(); throw err })
+  t.after(async () => {
+    await app.close()
+    await database.drop()
+  })
+  return app
+}
+
+async function tokenOf (app: FastifyInstance, username: string, password: string): Promise<string> {
+  const response = await app.inject({ method: 'POST', url: '/api/login', payload: { username, password } })
+  assert.equal(response.statusCode, 200, response.body)
+  return response.json().token
+}
+
+/** Fails if a frame arrives within a short while. */
+async function nothingElse (client: Client): Promise<void> {
+  await sleep(150)
+  assert.deepEqual(client.frames, [])
+}
+
+/** The seeded users, as the users serializer sends them. */
+const u1 = { id: 1, username: 'test1', email: 'test1@example.com' }
+const u2 = { id: 2, username: 'test2', email: 'test2@example.com' }
+const u3 = { id: 3, username: 'test3', email: 'test3@example.com' }
+
+const wrap = (stream: string, payload: unknown) => ({ stream, payload })
+
+for (const backend of backends) {
+  test(`[${backend.name}] login, the REST API for users, and the pages`, async (t) => {
+    const app = await start(t, backend)
+    const post = (url: string, payload: unknown, token?: string) =>
+      app.inject({ method: 'POST', url, payload: payload as object, headers: token ? { authorization: `Bearer ${token}` } : {} })
+    const patch = (url: string, payload: unknown, token?: string) =>
+      app.inject({ method: 'PATCH', url, payload: payload as object, headers: token ? { authorization: `Bearer ${token}` } : {} })
+
+    const login = await post('/api/login', { username: 'test1', password: 'password1' })
+    assert.equal(login.statusCode, 200)
+    assert.deepEqual(Object.keys(login.json()), ['token'])
+    assert.match(login.json().token, /^[\w-]+\.[\w-]+$/)
+    const wrong = await post('/api/login', { username: 'test1', password: 'password2' })
+    assert.equal(wrong.statusCode, 401)
+    assert.deepEqual(wrong.json(), { detail: 'Invalid username or password.' })
+    assert.equal((await post('/api/login', { username: 'nobody', password: 'password1' })).statusCode, 401)
+    assert.equal((await post('/api/login', { username: 'test1' })).statusCode, 400)
+
+    assert.deepEqual((await app.inject('/api/users/')).json(), [u1, u2, u3])
+    assert.deepEqual((await app.inject('/api/users/2')).json(), u2)
+    const missing = await app.inject('/api/users/99')
+    assert.equal(missing.statusCode, 404)
+    assert.deepEqual(missing.json(), { detail: 'Not found.' })
+
+    const created = await post('/api/users/', { username: 'ada', email: 'ada@example.com', password: 's3cret' })
+    assert.equal(created.statusCode, 201)
+    assert.deepEqual(created.json(), { id: 4, username: 'ada', email: 'ada@example.com' })
+    const [stored] = await app.dcrf.db.select().from(users).where(eq(users.id, 4))
+    assert.match(stored.password, /^scrypt\$/)
+    await tokenOf(app, 'ada', 's3cret')
+    const taken = await post('/api/users/', { username: 'ada', email: 'ada@example.com', password: 'x' })
+    assert.equal(taken.statusCode, 400)
+    assert.deepEqual(taken.json(), { username: ['user with this username already exists.'] })
+    const invalid = await post('/api/users/', { username: 'bob', email: 'not an email' })
+    assert.equal(invalid.statusCode, 400)
+    assert.deepEqual(invalid.json(), { email: ['Enter a valid email address.'], password: ['This field is required.'] })
+
+    const one = login.json().token
+    const two = await tokenOf(app, 'test2', 'password2')
+    assert.equal((await patch('/api/users/1', { email: 'one@example.com' })).statusCode, 401)
+    const forbidden = await patch('/api/users/1', { email: 'one@example.com' }, two)
+    assert.equal(forbidden.statusCode, 403)
+    assert.deepEqual(forbidden.json(), { detail: 'You do not have permission to perform this action.' })
+    const patched = await patch('/api/users/1', { email: 'one@example.com' }, one)
+    assert.equal(patched.statusCode, 200)
+    assert.deepEqual(patched.json(), { ...u1, email: 'one@example.com' })
+    assert.equal((await patch('/api/users/1', { username: 'test2' }, one)).statusCode, 400)
+
+    for (const url of ['/', '/users/', '/chat/', '/chat/room/1/']) {
+      const page = await app.inject(url)
+      assert.equal(page.statusCode, 200, url)
+      assert.equal(page.headers['content-type'], 'text/html; charset=utf-8', url)
+      assert.match(page.body, /^<!DOCTYPE html>/, url)
+    }
+    assert.match((await app.inject('/')).body, /href="\/users\/"[\s\S]*href="\/chat\/"/)
+    assert.equal((await app.inject('/static/style.css')).headers['content-type'], 'text/css; charset=utf-8')
+    assert.equal((await app.inject('/static/common.js')).headers['content-type'], 'text/javascript; charset=utf-8')
+    for (const url of ['/static/nope.css', '/static/index.html', '/static/..%2Fapp.ts']) {
+      assert.equal((await app.inject(url)).statusCode, 404, url)
+    }
+  })
+
+  test(`[${backend.name}] /ws/users/: the six CRUD actions, hashed passwords, instance subscriptions`, async (t) => {
+    const app = await start(t, backend)
+    const client = await Client.open(app, '/ws/users/')
+    const watcher = await Client.open(app, '/ws/users/')
+    const u4 = { id: 4, username: 'test4', email: '4@example.com' }
+
+    assert.deepEqual(await client.request({ action: 'list', request_id: 1 }), reply('list', [u1, u2, u3], 200, 1))
+    assert.deepEqual(await client.request({ action: 'retrieve', request_id: 2, pk: 2 }), reply('retrieve', u2, 200, 2))
+    assert.deepEqual(await client.request({ action: 'retrieve', request_id: 3, pk: 99 }), reply('retrieve', null, 404, 3, ['Not found']))
+    assert.deepEqual(
+      await client.request({ action: 'create', request_id: 4, data: { username: 'test4', email: '4@example.com', password: 'testpassword123' } }),
+      reply('create', u4, 201, 4)
+    )
+    await tokenOf(app, 'test4', 'testpassword123')
+    assert.deepEqual(
+      await client.request({ action: 'create', request_id: 5, data: { username: 'test5' } }),
+      reply('create', null, 400, 5, [{ email: ['This field is required.'], password: ['This field is required.'] }])
+    )
+    assert.deepEqual(
+      await client.request({ action: 'create', request_id: 6, data: { username: 'test1', email: 'x@example.com', password: 'p' } }),
+      reply('create', null, 400, 6, [{ username: ['user with this username already exists.'] }])
+    )
+
+    assert.deepEqual(await watcher.request({ action: 'subscribe_instance', request_id: 'w', pk: 4 }), reply('subscribe_instance', null, 201, 'w'))
+    assert.deepEqual(
+      await client.request({ action: 'patch', request_id: 7, pk: 4, data: { email: 'edited@example.com' } }),
+      reply('patch', { ...u4, email: 'edited@example.com' }, 200, 7)
+    )
+    assert.deepEqual(await watcher.next(), reply('update', { ...u4, email: 'edited@example.com' }, 200, 'w'))
+    assert.deepEqual(
+      await client.request({ action: 'update', request_id: 8, pk: 4, data: { username: 'user 4', email: '4@example.com', password: 'changed' } }),
+      reply('update', { ...u4, username: 'user 4' }, 200, 8)
+    )
+    assert.deepEqual(await watcher.next(), reply('update', { ...u4, username: 'user 4' }, 200, 'w'))
+    await tokenOf(app, 'user 4', 'changed')
+    assert.deepEqual(
+      await client.request({ action: 'update', request_id: 9, pk: 4, data: { username: 'user 4' } }),
+      reply('update', null, 400, 9, [{ email: ['This field is required.'], password: ['This field is required.'] }])
+    )
+    assert.deepEqual(await client.request({ action: 'delete', request_id: 10, pk: 4 }), reply('delete', null, 204, 10))
+    assert.deepEqual(await watcher.next(), reply('delete', { pk: 4 }, 204, 'w'))
+
+    assert.deepEqual(await watcher.request({ action: 'subscribe_instance', request_id: 'x', pk: 1 }), reply('subscribe_instance', null, 201, 'x'))
+    assert.deepEqual(await watcher.request({ action: 'unsubscribe_instance', request_id: 'x', pk: 1 }), reply('unsubscribe_instance', null, 204, 'x'))
+    await client.request({ action: 'patch', request_id: 11, pk: 1, data: { email: 'quiet@example.com' } })
+    await nothingElse(watcher)
+  })
+
+  test(`[${backend.name}] /ws/users/paginated/ and /ws/users/streamed/: pages of 2, list_cancel`, async (t) => {
+    const app = await start(t, backend)
+    const page = (results: unknown[], offset: number, limit = 2) => ({ count: 3, results, limit, offset })
+
+    const paginated = await Client.open(app, '/ws/users/paginated/')
+    assert.deepEqual(await paginated.request({ action: 'list', request_id: 1 }), reply('list', page([u1, u2], 0), 200, 1))
+    assert.deepEqual(await paginated.request({ action: 'list', request_id: 2, offset: 2 }), reply('list', page([u3], 2), 200, 2))
+    assert.deepEqual(await paginated.request({ action: 'list', request_id: 3, limit: 3 }), reply('list', page([u1, u2, u3], 0, 3), 200, 3))
+
+    const streamed = await Client.open(app, '/ws/users/streamed/')
+    streamed.send({ action: 'list', request_id: 's' })
+    assert.deepEqual(await streamed.next(), reply('list', page([u1, u2], 0), 200, 's'))
+    assert.deepEqual(await streamed.next(), reply('list', page([u3], 2), 200, 's'))
+    await nothingElse(streamed)
+    // Cancelled after the first page: the rest never comes.
+    assert.deepEqual(await streamed.request({ action: 'list', request_id: 'c', limit: 1 }), reply('list', page([u1], 0, 1), 200, 'c'))
+    assert.deepEqual(await streamed.request({ action: 'list_cancel', request_id: 'x' }), reply('list_cancel', null, 200, 'x'))
+    await sleep(150)
+    assert.deepEqual(streamed.frames, [])
+  })
+
+  test(`[${backend.name}] /ws/comments/: CRUD and the model observer, filtered by user`, async (t) => {
+    const app = await start(t, backend)
+    const writer = await Client.open(app, '/ws/comments/')
+    const all = await Client.open(app, '/ws/comments/')
+    const two = await Client.open(app, '/ws/comments/')
+    const event = (action: string, id: number, text: string, user: number, requestId: unknown) => reply(action, { id, text, user }, 200, requestId)
+
+    assert.deepEqual(await all.request({ action: 'subscribe_to_comment_activity', request_id: 'all' }), reply('subscribe_to_comment_activity', null, 201, 'all'))
+    assert.deepEqual(await two.request({ action: 'subscribe_to_user_comments', request_id: 'two', user_pk: 2 }), reply('subscribe_to_user_comments', null, 201, 'two'))
+    assert.deepEqual(
+      await two.request({ action: 'subscribe_to_user_comments', request_id: 'bad' }),
+      reply('subscribe_to_user_comments', null, 400, 'bad', [{ user_pk: ['This field is required.'] }])
+    )
+
+    assert.deepEqual(await writer.request({ action: 'create', request_id: 1, data: { text: 'by one', user: 1 } }), reply('create', { id: 1, text: 'by one', user: 1 }, 201, 1))
+    assert.deepEqual(await all.next(), event('create', 1, 'by one', 1, 'all'))
+    // Another user's comments never reach the filtered subscriber.
+    await nothingElse(two)
+
+    assert.deepEqual(await writer.request({ action: 'create', request_id: 2, data: { text: 'by two', user: 2 } }), reply('create', { id: 2, text: 'by two', user: 2 }, 201, 2))
+    assert.deepEqual(await all.next(), event('create', 2, 'by two', 2, 'all'))
+    assert.deepEqual(await two.next(), event('create', 2, 'by two', 2, 'two'))
+    assert.deepEqual(await writer.request({ action: 'patch', request_id: 3, pk: 2, data: { text: 'edited' } }), reply('patch', { id: 2, text: 'edited', user: 2 }, 200, 3))
+    assert.deepEqual(await all.next(), event('update', 2, 'edited', 2, 'all'))
+    assert.deepEqual(await two.next(), event('update', 2, 'edited', 2, 'two'))
+    // A comment handed to user 2 enters that user's group.
+    await writer.request({ action: 'patch', request_id: 4, pk: 1, data: { user: 2 } })
+    assert.deepEqual(await all.next(), event('update', 1, 'by one', 2, 'all'))
+    assert.deepEqual(await two.next(), event('create', 1, 'by one', 2, 'two'))
+    assert.deepEqual(await writer.request({ action: 'delete', request_id: 5, pk: 2 }), reply('delete', null, 204, 5))
+    assert.deepEqual(await all.next(), event('delete', 2, 'edited', 2, 'all'))
+    assert.deepEqual(await two.next(), event('delete', 2, 'edited', 2, 'two'))
+
+    assert.deepEqual(await writer.request({ action: 'list', request_id: 6 }), reply('list', [{ id: 1, text: 'by one', user: 2 }], 200, 6))
+    assert.deepEqual(
+      await writer.request({ action: 'create', request_id: 7, data: { text: 'nobody', user: 99 } }),
+      reply('create', null, 400, 7, [{ user: ['Invalid pk "99" - object does not exist.'] }])
+    )
+
+    assert.deepEqual(await all.request({ action: 'unsubscribe_from_comment_activity', request_id: 'all' }), reply('unsubscribe_from_comment_activity', null, 204, 'all'))
+    await writer.request({ action: 'create', request_id: 8, data: { text: 'late', user: 2 } })
+    assert.deepEqual(await two.next(), event('create', 3, 'late', 2, 'two'))
+    await nothingElse(all)
+  })
+
+  test(`[${backend.name}] /ws/me/: refused with 401 without a valid token; whoami`, async (t) => {
+    const app = await start(t, backend)
+    assert.equal(await Client.refused(app, '/ws/me/'), 401)
+    assert.equal(await Client.refused(app, '/ws/me/?token=forged.token'), 401)
+    const token = await tokenOf(app, 'test1', 'password1')
+    // A token signed for another payload does not pass.
+    const [, signature] = token.split('.')
+    const forged = `${Buffer.from(JSON.stringify({ sub: 2, exp: 9999999999 })).toString('base64url')}.${signature}`
+    assert.equal(await Client.refused(app, `/ws/me/?token=${forged}`), 401)
+
+    const me = await Client.open(app, `/ws/me/?token=${token}`)
+    assert.deepEqual(await me.request({ action: 'whoami', request_id: 1 }), reply('whoami', { id: 1, username: 'test1' }, 200, 1))
+    const withHeader = await Client.open(app, '/ws/me/', { headers: { authorization: `Bearer ${await tokenOf(app, 'test2', 'password2')}` } })
+    assert.deepEqual(await withHeader.request({ action: 'whoami', request_id: 2 }), reply('whoami', { id: 2, username: 'test2' }, 200, 2))
+  })
+
+  test(`[${backend.name}] /ws/chat/room/: join, current users, live messages, leave and disconnect`, async (t) => {
+    const app = await start(t, backend)
+    assert.equal(await Client.refused(app, '/ws/chat/room/'), 401)
+    const one = await Client.open(app, `/ws/chat/room/?token=${await tokenOf(app, 'test1', 'password1')}`)
+    const two = await Client.open(app, `/ws/chat/room/?token=${await tokenOf(app, 'test2', 'password2')}`)
+    const three = await Client.open(app, `/ws/chat/room/?token=${await tokenOf(app, 'test3', 'password3')}`)
+    const member1 = { id: 1, username: 'test1' }
+    const member2 = { id: 2, username: 'test2' }
+
+    assert.deepEqual(await one.request({ action: 'join_room', request_id: 'j1', pk: 1 }), reply('join_room', null, 200, 'j1'))
+    assert.deepEqual(await one.next(), reply('update_users', [member1], 200, 'j1'))
+    assert.deepEqual(await one.request({ action: 'subscribe_to_messages_in_room', request_id: 'm1', pk: 1 }), reply('subscribe_to_messages_in_room', null, 201, 'm1'))
+    assert.deepEqual(await two.request({ action: 'join_room', request_id: 'j2', pk: '1' }), reply('join_room', null, 200, 'j2'))
+    assert.deepEqual(await two.next(), reply('update_users', [member1, member2], 200, 'j2'))
+    assert.deepEqual(await one.next(), reply('update_users', [member1, member2], 200, 'j1'))
+    assert.deepEqual(await two.request({ action: 'subscribe_to_messages_in_room', request_id: 'm2', pk: 1 }), reply('subscribe_to_messages_in_room', null, 201, 'm2'))
+
+    const sent = await two.request({ action: 'create_message', request_id: 's', message: 'hello from two' })
+    const message = sent.data
+    assert.deepEqual(Object.keys(message), ['id', 'room', 'user', 'text', 'created_at', 'created_at_formatted'])
+    assert.deepEqual({ ...message, created_at: null, created_at_formatted: null }, { id: 1, room: 1, user: member2, text: 'hello from two', created_at: null, created_at_formatted: null })
+    assert.ok(Math.abs(Date.parse(message.created_at) - Date.now()) < 60_000, message.created_at)
+    assert.match(message.created_at_formatted, /^\d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2}$/)
+    assert.deepEqual(sent, reply('create_message', message, 201, 's'))
+    assert.deepEqual(await two.next(), reply('create', message, 200, 'm2'))
+    assert.deepEqual(await one.next(), reply('create', message, 200, 'm1'))
+
+    const room = { pk: 1, name: 'general', host: member1, messages: [message], current_users: [member1, member2], last_message: message }
+    assert.deepEqual(await three.request({ action: 'retrieve', request_id: 'r', pk: 1 }), reply('retrieve', room, 200, 'r'))
+    assert.deepEqual(await three.request({ action: 'create_message', request_id: 'x', message: 'not joined' }), reply('create_message', null, 400, 'x', ['Join a room before sending messages.']))
+    assert.deepEqual(await three.request({ action: 'join_room', request_id: 'y', pk: 99 }), reply('join_room', null, 404, 'y', ['Not found']))
+    assert.deepEqual(await three.request({ action: 'subscribe_instance', request_id: 'i', pk: 1 }), reply('subscribe_instance', null, 201, 'i'))
+    await app.dcrf.db.update(rooms).set({ name: 'general chat' }).where(eq(rooms.id, 1))
+    assert.deepEqual(await three.next(), reply('update', { ...room, name: 'general chat' }, 200, 'i'))
+    // Only the room's members heard of the members; only subscribers of the room's messages of those.
+    await nothingElse(three)
+
+    assert.deepEqual(await two.request({ action: 'leave_room', request_id: 'l', pk: 1 }), reply('leave_room', null, 200, 'l'))
+    assert.deepEqual(await one.next(), reply('update_users', [member1], 200, 'j1'))
+    await two.request({ action: 'join_room', request_id: 'j2', pk: 1 })
+    assert.deepEqual(await two.next(), reply('update_users', [member1, member2], 200, 'j2'))
+    assert.deepEqual(await one.next(), reply('update_users', [member1, member2], 200, 'j1'))
+    two.close()
+    assert.deepEqual(await one.next(), reply('update_users', [member1], 200, 'j1'))
+    await nothingElse(one)
+  })
+
+  test(`[${backend.name}] /ws/rest/users/: the REST routes over a socket`, async (t) => {
+    const app = await start(t, backend)
+    const client = await Client.open(app, `/ws/rest/users/?token=${await tokenOf(app, 'test1', 'password1')}`)
+    assert.deepEqual(await client.request({ action: 'list', request_id: 1 }), reply('list', [u1, u2, u3], 200, 1))
+    assert.deepEqual(await client.request({ action: 'retrieve', request_id: 2, parameters: { id: 2 } }), reply('retrieve', u2, 200, 2))
+    assert.deepEqual(await client.request({ action: 'retrieve', request_id: 3, parameters: { id: 99 } }), reply('retrieve', { detail: 'Not found.' }, 404, 3))
+    assert.deepEqual(
+      await client.request({ action: 'create', request_id: 4, data: { username: 'rest', email: 'rest@example.com', password: 'pw' } }),
+      reply('create', { id: 4, username: 'rest', email: 'rest@example.com' }, 201, 4)
+    )
+    assert.deepEqual(
+      await client.request({ action: 'create', request_id: 5, data: { username: 'rest' } }),
+      reply('create', { email: ['This field is required.'], password: ['This field is required.'] }, 400, 5)
+    )
+    assert.deepEqual(
+      await client.request({ action: 'patch', request_id: 6, parameters: { id: 1 }, data: { email: 'mine@example.com' } }),
+      reply('patch', { ...u1, email: 'mine@example.com' }, 200, 6)
+    )
+    assert.deepEqual(
+      await client.request({ action: 'patch', request_id: 7, parameters: { id: 2 }, data: { email: 'theirs@example.com' } }),
+      reply('patch', { detail: 'You do not have permission to perform this action.' }, 403, 7)
+    )
+    assert.deepEqual(await client.request({ action: 'delete', request_id: 8, parameters: { id: 1 } }), reply('delete', null, 405, 8, ['Method "delete" not allowed.']))
+    const anonymous = await Client.open(app, '/ws/rest/users/')
+    assert.deepEqual(
+      await anonymous.request({ action: 'patch', request_id: 9, parameters: { id: 1 }, data: {} }),
+      reply('patch', { detail: 'Authentication credentials were not provided.' }, 401, 9)
+    )
+  })
+
+  test(`[${backend.name}] /ws: the multiplexed streams things (pk) and things_with_id (id)`, async (t) => {
+    const app = await start(t, backend)
+    const client = await Client.open(app, '/ws')
+    const watcher = await Client.open(app, '/ws')
+    let id = 2
+    for (const [stream, key, other] of [['things', 'pk', 'things_with_id'], ['things_with_id', 'id', 'things']]) {
+      const thing = (pk: number, name: string, counter: number) => ({ [key]: pk, name, counter })
+      const ask = async (payload: Record<string, unknown>) => {
+        const answer = await client.request(wrap(stream, payload))
+        assert.equal(answer.stream, stream)
+        return answer.payload
+      }
+      assert.deepEqual(await ask({ action: 'list', request_id: 1 }), reply('list', [thing(1, 'first', 0), thing(2, 'second', 0)], 200, 1))
+      assert.deepEqual(await ask({ action: 'retrieve', request_id: 2, pk: 2 }), reply('retrieve', thing(2, 'second', 0), 200, 2))
+      id++
+      assert.deepEqual(await ask({ action: 'create', request_id: 3, data: { name: 'made' } }), reply('create', thing(id, 'made', 0), 201, 3))
+      // Subscribed through this stream and through the other: each gets its own serialization.
+      assert.deepEqual(await watcher.request(wrap(stream, { action: 'subscribe_instance', request_id: 'a', pk: id })), wrap(stream, reply('subscribe_instance', null, 201, 'a')))
+      assert.deepEqual(await watcher.request(wrap(other, { action: 'subscribe_instance', request_id: 'b', pk: id })), wrap(other, reply('subscribe_instance', null, 201, 'b')))
+      const otherThing = (name: string, counter: number) => ({ [other === 'things' ? 'pk' : 'id']: id, name, counter })
+      const events = async () => [await watcher.next(), await watcher.next()].sort((x, y) => x.stream.localeCompare(y.stream))
+      const both = (action: string, mine: unknown, theirs: unknown, status = 200) =>
+        [wrap(stream, reply(action, mine, status, 'a')), wrap(other, reply(action, theirs, status, 'b'))].sort((x, y) => x.stream.localeCompare(y.stream))
+
+      assert.deepEqual(await ask({ action: 'update', request_id: 4, pk: id, data: { name: 'updated', counter: 1 } }), reply('update', thing(id, 'updated', 1), 200, 4))
+      assert.deepEqual(await events(), both('update', thing(id, 'updated', 1), otherThing('updated', 1)))
+      assert.deepEqual(await ask({ action: 'patch', request_id: 5, pk: id, data: { counter: 2 } }), reply('patch', thing(id, 'updated', 2), 200, 5))
+      assert.deepEqual(await events(), both('update', thing(id, 'updated', 2), otherThing('updated', 2)))
+      assert.deepEqual(await watcher.request(wrap(other, { action: 'unsubscribe_instance', request_id: 'b', pk: id })), wrap(other, reply('unsubscribe_instance', null, 204, 'b')))
+      assert.deepEqual(await ask({ action: 'delete', request_id: 6, pk: id }), reply('delete', null, 204, 6))
+      assert.deepEqual(await watcher.next(), wrap(stream, reply('delete', { pk: id }, 204, 'a')))
+      assert.deepEqual(await ask({ action: 'retrieve', request_id: 7, pk: id }), reply('retrieve', null, 404, 7, ['Not found']))
+      await nothingElse(watcher)
+    }
+    assert.deepEqual(await client.request(wrap('nope', { action: 'list', request_id: 8 })), wrap('nope', reply('list', null, 404, 8, ['Unknown stream "nope".'])))
+  })
+
+  test(`[${backend.name}] /ws/lobby/: the README's quick start`, async (t) => {
+    const app = await start(t, backend, { seed: false })
+    const ada = await Client.open(app, '/ws/lobby/')
+    const bob = await Client.open(app, '/ws/lobby/')
+    assert.deepEqual(await ada.request({ action: 'set_name', name: 'ada', request_id: 1 }), reply('set_name', { name: 'ada' }, 200, 1))
+    assert.deepEqual(await ada.request({ action: 'say', text: 'hello', request_id: 2 }), reply('say', null, 202, 2))
+    assert.deepEqual(await ada.next(), reply('message', { name: 'ada', text: 'hello' }, 200, null))
+    assert.deepEqual(await bob.next(), reply('message', { name: 'ada', text: 'hello' }, 200, null))
+    assert.deepEqual((await app.inject('/api/users/')).json(), [])
+  })
+}
+
+test('two processes sharing PostgreSQL and Redis: a comment made in one reaches a subscriber of the other', {
+  skip: DATABASE_URL && REDIS_URL ? false : 'DATABASE_URL and REDIS_URL are not both set'
+}, async (t) => {
+  const database = await postgresBackend(DATABASE_URL!).database()
+  t.after(() => database.drop())
+  // One after the other: both create the tables and seed the same database.
+  const writer = await buildApp({ ...database.options, redisUrl: REDIS_URL })
+  t.after(() => writer.close())
+  const reader = await buildApp({ ...database.options, redisUrl: REDIS_URL })
+  t.after(() => reader.close())
+
+  const subscriber = await Client.open(reader, '/ws/comments/')
+  assert.deepEqual(await subscriber.request({ action: 'subscribe_to_user_comments', user_pk: 1, request_id: 'far' }), reply('subscribe_to_user_comments', null, 201, 'far'))
+  const client = await Client.open(writer, '/ws/comments/')
+  assert.deepEqual(await client.request({ action: 'create', request_id: 1, data: { text: 'across', user: 1 } }), reply('create', { id: 1, text: 'across', user: 1 }, 201, 1))
+  assert.deepEqual(await subscriber.next(), reply('create', { id: 1, text: 'across', user: 1 }, 200, 'far'))
+})
+
+test('npm start: example/server.ts prints its URL, serves, and exits cleanly on SIGTERM', { timeout: 60_000 }, async () => {
+  // On PGlite in memory and the in-process channel layer, whatever the environment says.
+  const env = { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATABASE_URL: '', REDIS_URL: '', DATA_DIR: '' }
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', 'example/server.ts'], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  try {
+    const lines: string[] = []
+    let url: string | undefined
+    for await (const line of createInterface({ input: child.stdout })) {
+      lines.push(line)
+      url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line)?.[1]
+      if (url !== undefined) break
+    }
+    assert.ok(url, `no URL line in:\n${lines.join('\n')}`)
+    assert.equal(lines.filter((line) => line.includes(url)).length, 1)
+    const page = await fetch(`${url}/`)
+    assert.equal(page.status, 200)
+    assert.match(await page.text(), /<title>fastify-dcrf example<\/title>/)
+  } finally {
+    child.kill('SIGTERM')
+  }
+  assert.deepEqual(await exited, { code: 0, signal: null })
+})

@@ -1,0 +1,86 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { drizzle } from 'drizzle-orm/postgres-js'
+import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+import postgres from 'postgres'
+import { crud, defineConsumer } from 'fastify-dcrf'
+import { build, Client, reply } from './helpers.js'
+import { PostgresServer, RedisServer, sparePort } from './servers.js'
+
+const rooms = defineConsumer({
+  actions: {
+    join: async (ctx, { room }) => { await ctx.addGroup(String(room)); return { status: 201 } },
+    ping: () => ({ data: 'pong' })
+  },
+  groupHandlers: { news: (ctx, message) => ctx.send({ news: message.text }) }
+})
+
+async function until (condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 300 && !condition(); i++) await sleep(20)
+}
+
+test('Redis going away and coming back: errors logged once, actions keep working, subscriptions restored', {
+  skip: RedisServer.available() ? false : 'redis-server is not installed',
+  timeout: 60_000
+}, async (t) => {
+  const redis = new RedisServer(await sparePort())
+  await redis.start()
+  t.after(() => redis.stop())
+  const one = await build(t, { channelLayer: { redis: redis.url, closeTimeout: 500 } })
+  const two = await build(t, { channelLayer: { redis: redis.url, closeTimeout: 500 } })
+  one.app.dcrf.consumer('/ws/', rooms)
+  two.app.dcrf.consumer('/ws/', rooms)
+  const member = await Client.open(one.app, '/ws/')
+  assert.deepEqual(await member.request({ action: 'join', room: 'r', request_id: 1 }), reply('join', null, 201, 1))
+  await two.app.dcrf.groupSend('r', { type: 'news', text: 'before' })
+  assert.deepEqual(await member.next(), { news: 'before' })
+
+  await redis.stop()
+  await until(() => one.logs.some((line) => /Redis connection lost/.test(line.msg)))
+  // Actions that do not need Redis keep working during the outage.
+  assert.deepEqual(await member.request({ action: 'ping', request_id: 2 }), reply('ping', 'pong', 200, 2))
+  await sleep(300)
+
+  await redis.start()
+  await until(() => one.logs.some((line) => /Redis connection restored/.test(line.msg)) && two.logs.some((line) => /Redis connection restored/.test(line.msg)))
+  // ioredis re-subscribes; give the subscription a moment to be acknowledged.
+  let received: unknown
+  for (let attempt = 0; attempt < 50 && received === undefined; attempt++) {
+    await two.app.dcrf.groupSend('r', { type: 'news', text: `after ${attempt}` })
+    received = await Promise.race([member.next(), sleep(100).then(() => undefined)])
+  }
+  assert.match(String((received as { news?: string } | undefined)?.news), /^after \d+$/)
+  const lost = one.logs.filter((line) => /Redis connection lost/.test(line.msg))
+  assert.equal(lost.length, 1, 'the outage is logged once, not once per retry')
+})
+
+test('PostgreSQL going away: actions answer an error reply, then work again once it is back', {
+  skip: PostgresServer.available() ? false : 'no PostgreSQL binaries or not root: cannot run a cluster of our own',
+  timeout: 120_000
+}, async (t) => {
+  const server = await PostgresServer.create()
+  t.after(() => server.destroy())
+  await server.start()
+  const client = postgres(server.url, { max: 1, onnotice: () => {}, connect_timeout: 2 })
+  t.after(() => client.end({ timeout: 1 }))
+  await client.unsafe('create table notes (id serial primary key, text text not null); insert into notes (text) values (\'kept\')')
+  const notes = pgTable('notes', { id: serial('id').primaryKey(), text: text('text').notNull() })
+  const { app, logs } = await build(t, { db: drizzle(client) })
+  app.dcrf.consumer('/ws/', defineConsumer({ table: notes, actions: { ...crud(), ping: () => ({ data: 'pong' }) } }))
+  const socket = await Client.open(app, '/ws/')
+  assert.deepEqual(await socket.request({ action: 'retrieve', pk: 1, request_id: 1 }), reply('retrieve', { id: 1, text: 'kept' }, 200, 1))
+
+  await server.stop()
+  assert.deepEqual(await socket.request({ action: 'retrieve', pk: 1, request_id: 2 }), reply('retrieve', null, 500, 2, ['A server error occurred.']))
+  assert.deepEqual(await socket.request({ action: 'ping', request_id: 3 }), reply('ping', 'pong', 200, 3))
+  assert.ok(logs.some((line) => line.level === 50 && line.err !== undefined), 'the failure is logged')
+
+  await server.start()
+  let answer: { response_status?: number } = {}
+  for (let attempt = 0; attempt < 20 && answer.response_status !== 200; attempt++) {
+    answer = await socket.request({ action: 'retrieve', pk: 1, request_id: 4 })
+    if (answer.response_status !== 200) await sleep(200)
+  }
+  assert.deepEqual(answer, reply('retrieve', { id: 1, text: 'kept' }, 200, 4))
+})
