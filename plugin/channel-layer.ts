@@ -27,6 +27,7 @@ interface GroupEntry {
 
 const TOPIC_PREFIX = 'dcrf/group/'
 const DEFAULT_CLOSE_TIMEOUT = 2000
+const DEFAULT_SUBSCRIBE_TIMEOUT = 5000
 
 /**
  * A group name as an exact mqemitter topic: `/`, `+` and `#` would be read as levels and wildcards
@@ -53,11 +54,13 @@ export class ChannelLayer implements PublicChannelLayer {
   #log: FastifyBaseLogger
   #owned: boolean
   #closeTimeout: number
+  #subscribeTimeout: number
   #closed = false
 
   constructor (options: ChannelLayerOptions, log: FastifyBaseLogger) {
     this.#log = log
     this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT
+    this.#subscribeTimeout = options.subscribeTimeout ?? DEFAULT_SUBSCRIBE_TIMEOUT
     if (options.emitter) {
       this.emitter = options.emitter
       this.#owned = false
@@ -92,7 +95,11 @@ export class ChannelLayer implements PublicChannelLayer {
     return this.#groups.size
   }
 
-  /** Joins `member` to `group`; resolves once the group's messages reach this process. */
+  /**
+   * Joins `member` to `group`; resolves once the group's messages reach this process, or after
+   * `subscribeTimeout` while Redis is away (the subscription completes when it is back), so that
+   * an outage cannot stall a connection's queue.
+   */
   add (group: string, member: GroupMember): Promise<void> {
     if (this.#closed) return Promise.reject(new errors.DCRF_ERR_CHANNEL_LAYER_CLOSED())
     let entry = this.#groups.get(group)
@@ -101,7 +108,19 @@ export class ChannelLayer implements PublicChannelLayer {
       this.#groups.set(group, entry)
     }
     entry.members.add(member)
-    return entry.ready
+    return this.#bounded(entry.ready, group)
+  }
+
+  #bounded (ready: Promise<void>, group: string): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.#log.warn({ group, timeout: this.#subscribeTimeout }, 'channel layer: subscription not confirmed in time; going on')
+        resolve()
+      }, this.#subscribeTimeout)
+      timer.unref()
+    })
+    return Promise.race([ready.finally(() => clearTimeout(timer)), timedOut])
   }
 
   #subscribe (group: string): GroupEntry {

@@ -60,8 +60,9 @@ export function resolveOptions (options: DcrfOptions): ResolvedOptions {
     }
     if (channelLayer.redis !== undefined) fail('channelLayer', 'give either redis or emitter, not both')
   }
-  if (channelLayer.closeTimeout !== undefined && !(Number.isFinite(channelLayer.closeTimeout) && channelLayer.closeTimeout >= 0)) {
-    fail('channelLayer.closeTimeout', 'must be a number of milliseconds')
+  for (const key of ['closeTimeout', 'subscribeTimeout'] as const) {
+    const value = channelLayer[key]
+    if (value !== undefined && !(Number.isFinite(value) && value >= 0)) fail(`channelLayer.${key}`, 'must be a number of milliseconds')
   }
   if (!Array.isArray(permissions) || !permissions.every((p) => typeof p === 'object' && p !== null && (typeof p.hasPermission === 'function' || typeof p.canConnect === 'function'))) {
     fail('permissions', 'must be an array of permissions (objects with hasPermission or canConnect)')

@@ -27,7 +27,7 @@ test('Redis going away and coming back: errors logged once, actions keep working
   const redis = new RedisServer(await sparePort())
   await redis.start()
   t.after(() => redis.stop())
-  const one = await build(t, { channelLayer: { redis: redis.url, closeTimeout: 500 } })
+  const one = await build(t, { channelLayer: { redis: redis.url, closeTimeout: 500, subscribeTimeout: 200 } })
   const two = await build(t, { channelLayer: { redis: redis.url, closeTimeout: 500 } })
   one.app.dcrf.consumer('/ws/', rooms)
   two.app.dcrf.consumer('/ws/', rooms)
@@ -40,17 +40,24 @@ test('Redis going away and coming back: errors logged once, actions keep working
   await until(() => one.logs.some((line) => /Redis connection lost/.test(line.msg)))
   // Actions that do not need Redis keep working during the outage.
   assert.deepEqual(await member.request({ action: 'ping', request_id: 2 }), reply('ping', 'pong', 200, 2))
-  await sleep(300)
+  // Joining a group does not stall the connection: it goes on after subscribeTimeout.
+  const latecomer = await Client.open(one.app, '/ws/')
+  assert.deepEqual(await latecomer.request({ action: 'join', room: 'late', request_id: 3 }), reply('join', null, 201, 3))
+  assert.ok(one.logs.some((line) => /subscription not confirmed in time/.test(line.msg)))
 
   await redis.start()
   await until(() => one.logs.some((line) => /Redis connection restored/.test(line.msg)) && two.logs.some((line) => /Redis connection restored/.test(line.msg)))
   // ioredis re-subscribes; give the subscription a moment to be acknowledged.
+  const arrival = member.next()
   let received: unknown
   for (let attempt = 0; attempt < 50 && received === undefined; attempt++) {
     await two.app.dcrf.groupSend('r', { type: 'news', text: `after ${attempt}` })
-    received = await Promise.race([member.next(), sleep(100).then(() => undefined)])
+    received = await Promise.race([arrival, sleep(100).then(() => undefined)])
   }
   assert.match(String((received as { news?: string } | undefined)?.news), /^after \d+$/)
+  // The subscription made during the outage was completed when Redis came back.
+  await two.app.dcrf.groupSend('late', { type: 'news', text: 'for the latecomer' })
+  assert.deepEqual(await latecomer.next(), { news: 'for the latecomer' })
   const lost = one.logs.filter((line) => /Redis connection lost/.test(line.msg))
   assert.equal(lost.length, 1, 'the outage is logged once, not once per retry')
 })

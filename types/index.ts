@@ -343,6 +343,8 @@ export interface ChannelLayerOptions {
   emitter?: MQEmitter
   /** How long closing the layer may take before connections are dropped, in ms. Default 2000. */
   closeTimeout?: number
+  /** How long `addGroup` waits for the layer to confirm a subscription, in ms. Default 5000. */
+  subscribeTimeout?: number
 }
 
 /** Options of `fastify.register(dcrf, options)`. */
