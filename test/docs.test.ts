@@ -1,0 +1,65 @@
+/**
+ * The documentation cannot rot: every code block of docs/ that names its file is that file (which
+ * `tsc` type-checks), and every `wire` block is replayed against that code — each `→` frame sent,
+ * each `←` frame expected exactly, each `▶ step` run from the example's `steps`.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import type { Database } from 'fastify-dcrf'
+import { DDL } from '../docs/examples/schema.js'
+import { backends } from './db.js'
+import { build, Client } from './helpers.js'
+
+const root = new URL('..', import.meta.url).pathname
+const docs = join(root, 'docs')
+
+interface DocsExample {
+  setup: (app: FastifyInstance) => Promise<void>
+  steps?: Record<string, (app: FastifyInstance) => Promise<void>>
+}
+
+const pages = (await readdir(docs)).filter((name) => name.endsWith('.md'))
+
+test('every docs page is linked from the docs index and the README', async () => {
+  const index = await readFile(join(docs, 'README.md'), 'utf8')
+  const readme = await readFile(join(root, 'README.md'), 'utf8')
+  for (const page of pages.filter((name) => name !== 'README.md')) {
+    assert.ok(index.includes(`(${page})`), `docs/README.md links ${page}`)
+    assert.ok(readme.includes(`(docs/${page})`), `README.md links docs/${page}`)
+  }
+})
+
+for (const page of pages) {
+  const text = await readFile(join(docs, page), 'utf8')
+
+  const files = [...text.matchAll(/<!-- file: (\S+) -->\n```ts\n([\s\S]*?)```/g)]
+  if (files.length > 0) {
+    test(`docs/${page}: its code blocks are the files the tests type-check and run`, async () => {
+      for (const [, file, code] of files) {
+        assert.equal(code, await readFile(join(root, file), 'utf8'), `${page} shows ${file} as it is`)
+      }
+    })
+  }
+
+  for (const [n, [, module, path, body]] of [...text.matchAll(/```wire (\S+) (\S+)\n([\s\S]*?)```/g)].entries()) {
+    test(`docs/${page}: wire example ${n + 1} answers exactly as shown`, async (t) => {
+      const { db } = await backends[0].create(t, DDL)
+      const { app } = await build(t, { db: db as Database })
+      const example = await import(join(root, module)) as DocsExample
+      await example.setup(app)
+      const client = await Client.open(app, path)
+      for (const line of body.split('\n').filter((l) => l.trim() !== '')) {
+        const [marker, ...rest] = line.split(' ')
+        const content = rest.join(' ')
+        if (marker === '→') client.send(JSON.parse(content))
+        else if (marker === '←') assert.deepEqual(await client.next(), JSON.parse(content), line)
+        else if (marker === '▶') await example.steps![content](app)
+        else assert.fail(`unknown line in a wire block of ${page}: ${line}`)
+      }
+      assert.equal(client.frames.length, 0, 'no frame beyond those shown')
+    })
+  }
+}
