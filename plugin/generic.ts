@@ -124,9 +124,9 @@ export function getSerializer (ctx: ConsumerContext<any, any>, definition: AnyCo
   return definition.getSerializer?.(ctx, action) ?? generic.serializer
 }
 
-/** DRF's serializer context: the connection's user and request, the consumer, and its additions. */
+/** DRF's serializer context: the connection's user, request and database, the consumer, and its additions. */
 export function serializerContext (ctx: ConsumerContext<any, any>, definition: AnyConsumer): SerializerContext {
-  const base: SerializerContext = { user: ctx.user, request: ctx.request, consumer: ctx }
+  const base: SerializerContext = { user: ctx.user, request: ctx.request, consumer: ctx, db: ctx.db }
   return definition.serializerContext === undefined ? base : { ...base, ...definition.serializerContext(ctx) }
 }
 

@@ -176,6 +176,48 @@ for (const backend of backends) {
     assert.deepEqual(await byName.request({ action: 'retrieve', request_id: 2, username: 'nobody' }), reply('retrieve', null, 404, 2, ['Not found']))
   })
 
+  test(`[${backend.name}] nested and computed fields in the frames; write-only fields never sent`, async (t) => {
+    const { app, db } = await setup(t, backend)
+    await db.insert(comments).values([
+      { text: 'first', userId: 1, date: new Date('2024-05-01T10:00:00Z') },
+      { text: 'second', userId: 1, date: new Date('2024-05-02T11:30:00Z') }
+    ])
+    const commentSerializer = serializer(comments, {
+      fields: ['id', 'text', 'date'],
+      computed: { date_formatted: (row) => row.date.toISOString().slice(0, 10) }
+    })
+    app.dcrf.consumer('/ws/', defineConsumer({
+      table: users,
+      serializer: serializer(users, {
+        fields: ['pk', 'username', 'password'],
+        writeOnly: ['password'],
+        computed: { shout: (row, context) => `${row.username.toUpperCase()} (as ${String((context.user as { id?: number } | null)?.id ?? 'anonymous')})` },
+        nested: {
+          comments: {
+            serializer: commentSerializer,
+            many: true,
+            source: (row, context) => context.db!.select().from(comments).where(eq(comments.userId, row.id)).orderBy(comments.id)
+          }
+        }
+      }),
+      actions: { ...mixins.retrieve(), ...mixins.create() }
+    }))
+    const client = await Client.open(app, '/ws/')
+    assert.deepEqual(await client.request({ action: 'retrieve', request_id: 1, pk: 1 }), reply('retrieve', {
+      pk: 1,
+      username: 'test1',
+      shout: 'TEST1 (as anonymous)',
+      comments: [
+        { id: 1, text: 'first', date: '2024-05-01T10:00:00.000Z', date_formatted: '2024-05-01' },
+        { id: 2, text: 'second', date: '2024-05-02T11:30:00.000Z', date_formatted: '2024-05-02' }
+      ]
+    }, 200, 1))
+    assert.deepEqual(
+      await client.request({ action: 'create', request_id: 2, data: { username: 'new', password: 'secret', shout: 'ignored', comments: [] } }),
+      reply('create', { pk: 4, username: 'new', shout: 'NEW (as anonymous)', comments: [] }, 201, 2)
+    )
+  })
+
   test(`[${backend.name}] custom actions bound to a model use getObject`, async (t) => {
     const { app } = await setup(t, backend)
     app.dcrf.consumer('/ws/', userConsumer)

@@ -57,6 +57,8 @@ export interface SerializerContext {
   user?: unknown
   request?: FastifyRequest
   consumer?: ConsumerContext<any, any>
+  /** The database (inside an atomic action, its transaction), for nested fields' sources. */
+  db?: Database
   [key: string]: unknown
 }
 
