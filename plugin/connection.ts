@@ -7,6 +7,7 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { SQL } from 'drizzle-orm'
+import type { PgTable } from 'drizzle-orm/pg-core'
 import type {
   ActionArgs,
   ActionCall,
@@ -24,6 +25,7 @@ import type {
 } from '../types/index.js'
 import type { ChannelLayer, GroupMember } from './channel-layer.js'
 import { defaultGetActionName, groupHandlerFor, type CompiledAction, type CompiledConsumer } from './consumer.js'
+import { databaseValidationError, tableOfDatabaseError } from './db-errors.js'
 import { errors, validationError } from './errors.js'
 import * as generic from './generic.js'
 import { INSTANCE_MESSAGE, OBSERVER_MESSAGE, type InstanceMessage, type ObserverHub, type ObserverMessage } from './observer/hub.js'
@@ -48,6 +50,8 @@ export interface Runtime {
   limits: Limits
   /** The open sockets, for the heartbeat. */
   sockets: Set<SocketGuard>
+  /** The tables of generic consumers and model observers, by SQL name. */
+  tables: Map<string, PgTable>
 }
 
 /** Where a connection's frames go: the socket itself, or a stream of a multiplexed socket. */
@@ -353,8 +357,19 @@ export class Connection implements ConsumerContext, GroupMember {
   }
 
   #replyError (name: unknown, requestId: unknown, err: unknown): void {
-    const wire = toWireError(err, this.log)
+    const wire = toWireError(this.#fromDatabase(err), this.log)
     this.#write(encodeReply(name, null, wire.errors, wire.status, requestId))
+  }
+
+  /**
+   * A constraint violation that escaped a custom action, on a table a consumer or observer of this
+   * plugin knows, is answered as the generic actions answer it: a 400 with field errors.
+   */
+  #fromDatabase (err: unknown): unknown {
+    if (typeof (err as { statusCode?: unknown } | null)?.statusCode === 'number') return err
+    const tableName = tableOfDatabaseError(err)
+    const table = tableName === undefined ? undefined : this.#runtime.tables.get(tableName)
+    return table === undefined ? err : databaseValidationError(err, { table }) ?? err
   }
 
   reply (frame: ReplyFrame): void {

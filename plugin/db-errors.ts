@@ -57,6 +57,14 @@ function findPgError (err: unknown): PgError | null {
   return null
 }
 
+/**
+ * The SQL name of the table a constraint violation (or bad value) is about, when `err` is one and
+ * the driver names it; `undefined` otherwise.
+ */
+export function tableOfDatabaseError (err: unknown): string | undefined {
+  return findPgError(err)?.table
+}
+
 /** `a, "b c", lower(d)` → its top-level items, identifiers unquoted. */
 function splitList (list: string): string[] {
   const items: string[] = []

@@ -37,7 +37,8 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
     atomicRequests: resolved.atomicRequests,
     observers,
     limits: resolved.limits,
-    sockets: new Set()
+    sockets: new Set(),
+    tables: new Map()
   }
 
   const { handshakeTimeout, heartbeatInterval } = resolved.limits

@@ -4,6 +4,7 @@
  * refuse the handshake with an HTTP status before a consumer sees the connection.
  */
 import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler, preHandlerHookHandler } from 'fastify'
+import { getTableName } from 'drizzle-orm'
 import type { RawData, WebSocket } from 'ws'
 import type { AnyConsumer, ConsumerRouteOptions } from '../types/index.js'
 import { Connection, type Runtime, type SendText } from './connection.js'
@@ -48,8 +49,10 @@ function mountRoute (
 ): void {
   const compiled = new Map([...streams].map(([name, consumer]) => [name, compileConsumer(consumer, name === null ? path : `${path} stream "${name}"`)]))
   for (const consumer of compiled.values()) {
+    if (consumer.generic !== null) runtime.tables.set(consumer.generic.tableName, consumer.generic.table)
     for (const [name, definition] of Object.entries(consumer.definition.observers ?? {})) {
       runtime.observers.register(definition, name)
+      if (definition.kind === 'model') runtime.tables.set(getTableName(definition.table), definition.table)
     }
     if (consumer.generic !== null && [...consumer.actions.values()].some((a) => a.handler === subscribeInstance)) {
       runtime.observers.registerInstanceTable(consumer.generic.tableName)

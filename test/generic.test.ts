@@ -338,7 +338,8 @@ for (const backend of backends) {
     const client = await Client.open(app, '/ws/')
     const names = async () => (await db.select({ username: users.username }).from(users).orderBy(users.id)).map((r) => r.username)
     assert.deepEqual(await client.request({ action: 'two_users', fail: 'throw', request_id: 1 }), reply('two_users', null, 404, 1, ['Not found']))
-    assert.deepEqual(await client.request({ action: 'two_users', fail: 'duplicate', request_id: 2 }), reply('two_users', null, 500, 2, ['A server error occurred.']))
+    // A constraint violation escaping a custom action is answered like the generic actions answer it.
+    assert.deepEqual(await client.request({ action: 'two_users', fail: 'duplicate', request_id: 2 }), reply('two_users', null, 400, 2, [{ username: ['user with this username already exists.'] }]))
     assert.deepEqual(await names(), ['test1', 'test2', 'test3'])
     assert.deepEqual(await client.request({ action: 'two_users', request_id: 3 }), reply('two_users', null, 201, 3))
     assert.deepEqual(await names(), ['test1', 'test2', 'test3', 'atomic-a', 'atomic-b'])
