@@ -11,7 +11,7 @@
 import { eq } from 'drizzle-orm'
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
-import { errors, type Database } from 'fastify-dcrf'
+import { databaseValidationError, errors, type Database, type ValidationErrorDetail } from 'fastify-dcrf'
 import { userOf } from './auth.js'
 import { userSerializer } from './consumers/users.js'
 import { withHashedPassword } from './passwords.js'
@@ -22,18 +22,12 @@ type UserId = Static<typeof UserParams>
 
 const notFound = { detail: 'Not found.' }
 
-/** A unique violation (SQLSTATE 23505), as postgres.js and PGlite report it, wrapped by Drizzle or not. */
-function isUniqueViolation (err: unknown): boolean {
-  const { code, cause } = err as { code?: unknown, cause?: unknown }
-  return code === '23505' || (cause !== undefined && isUniqueViolation(cause))
-}
-const usernameTaken = { username: ['user with this username already exists.'] }
-
 /** Registers the routes; `db` is `app.dcrf.db`, so that subscribers see the changes they make. */
 export async function restApi (app: FastifyInstance, { db }: { db: Database }): Promise<void> {
-  // A serializer's validation error becomes DRF's 400 body.
+  // A serializer's validation error, or a constraint violation (a username taken), becomes DRF's 400 body.
   app.setErrorHandler(async (error, _request, reply) => {
-    if (error instanceof errors.DCRF_ERR_VALIDATION) return reply.code(400).send((error as { detail?: unknown }).detail)
+    const invalid = error instanceof errors.DCRF_ERR_VALIDATION ? error as ValidationErrorDetail : databaseValidationError(error, { table: users })
+    if (invalid !== null) return reply.code(400).send(invalid.detail)
     throw error
   })
 
@@ -49,13 +43,8 @@ export async function restApi (app: FastifyInstance, { db }: { db: Database }): 
 
   app.post('/api/users/', async (request, reply) => {
     const values = await userSerializer.validate(request.body)
-    try {
-      const [row] = await db.insert(users).values(await withHashedPassword(values) as typeof users.$inferInsert).returning()
-      return reply.code(201).send(await userSerializer.toRepresentation(row))
-    } catch (err) {
-      if (isUniqueViolation(err)) return reply.code(400).send(usernameTaken)
-      throw err
-    }
+    const [row] = await db.insert(users).values(await withHashedPassword(values) as typeof users.$inferInsert).returning()
+    return reply.code(201).send(await userSerializer.toRepresentation(row))
   })
 
   app.patch<{ Params: UserId }>('/api/users/:id', { schema: { params: UserParams } }, async (request, reply) => {
@@ -63,14 +52,9 @@ export async function restApi (app: FastifyInstance, { db }: { db: Database }): 
     if (user === null) return reply.code(401).send({ detail: 'Authentication credentials were not provided.' })
     if (user.id !== request.params.id) return reply.code(403).send({ detail: 'You do not have permission to perform this action.' })
     const values = await userSerializer.validate(request.body, { partial: true })
-    try {
-      const [row] = Object.keys(values).length === 0
-        ? await db.select().from(users).where(eq(users.id, user.id))
-        : await db.update(users).set(await withHashedPassword(values)).where(eq(users.id, user.id)).returning()
-      return row === undefined ? reply.code(404).send(notFound) : userSerializer.toRepresentation(row)
-    } catch (err) {
-      if (isUniqueViolation(err)) return reply.code(400).send(usernameTaken)
-      throw err
-    }
+    const [row] = Object.keys(values).length === 0
+      ? await db.select().from(users).where(eq(users.id, user.id))
+      : await db.update(users).set(await withHashedPassword(values)).where(eq(users.id, user.id)).returning()
+    return row === undefined ? reply.code(404).send(notFound) : userSerializer.toRepresentation(row)
   })
 }

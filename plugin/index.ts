@@ -137,6 +137,6 @@ export {
   authenticationFailed,
   throttled
 } from './errors.js'
-export type { DcrfErrorCode, FieldErrors } from './errors.js'
+export type { DcrfErrorCode, FieldErrors, ValidationErrorDetail } from './errors.js'
 export { compileValidator } from './validation.js'
 export type * from '../types/index.js'

@@ -8,6 +8,9 @@ import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { FastifyInstance } from 'fastify'
 import { eq } from 'drizzle-orm'
@@ -131,6 +134,17 @@ for (const backend of backends) {
     assert.deepEqual(patched.json(), { ...u1, email: 'one@example.com' })
     assert.equal((await patch('/api/users/1', { username: 'test2' }, one)).statusCode, 400)
 
+    assert.deepEqual((await app.inject('/api/rooms/')).json(), [{ id: 1, name: 'general', host: 1 }])
+    assert.equal((await post('/api/rooms/', { name: 'fresh' })).statusCode, 401)
+    const existing = await post('/api/rooms/', { name: ' general ' }, two)
+    assert.equal(existing.statusCode, 200)
+    assert.deepEqual(existing.json(), { id: 1, name: 'general', host: 1 })
+    const opened = await post('/api/rooms/', { name: 'fresh' }, two)
+    assert.equal(opened.statusCode, 201)
+    // (id 2 went to the insert that met "general": a sequence never goes back)
+    assert.deepEqual(opened.json(), { id: 3, name: 'fresh', host: 2 })
+    assert.equal((await post('/api/rooms/', { name: '   ' }, two)).statusCode, 400)
+
     for (const url of ['/', '/users/', '/chat/', '/chat/room/1/']) {
       const page = await app.inject(url)
       assert.equal(page.statusCode, 200, url)
@@ -145,12 +159,31 @@ for (const backend of backends) {
     }
   })
 
-  test(`[${backend.name}] /ws/users/: the six CRUD actions, hashed passwords, instance subscriptions`, async (t) => {
+  test(`[${backend.name}] /ws/users/ (CRUD, hashed passwords, instance subscriptions), /ws/users/paginated/ and /ws/users/streamed/`, async (t) => {
     const app = await start(t, backend)
+
+    // Paginated and streamed lists: 2 users a page by default.
+    const page = (results: unknown[], offset: number, limit = 2) => ({ count: 3, results, limit, offset })
+    const paginated = await Client.open(app, '/ws/users/paginated/')
+    assert.deepEqual(await paginated.request({ action: 'list', request_id: 1 }), reply('list', page([u1, u2], 0), 200, 1))
+    assert.deepEqual(await paginated.request({ action: 'list', request_id: 2, offset: 2 }), reply('list', page([u3], 2), 200, 2))
+    assert.deepEqual(await paginated.request({ action: 'list', request_id: 3, limit: 3 }), reply('list', page([u1, u2, u3], 0, 3), 200, 3))
+
+    const streamed = await Client.open(app, '/ws/users/streamed/')
+    streamed.send({ action: 'list', request_id: 's' })
+    assert.deepEqual(await streamed.next(), reply('list', page([u1, u2], 0), 200, 's'))
+    assert.deepEqual(await streamed.next(), reply('list', page([u3], 2), 200, 's'))
+    await nothingElse(streamed)
+    // Cancelled after the first page: the rest never comes.
+    assert.deepEqual(await streamed.request({ action: 'list', request_id: 'c', limit: 1 }), reply('list', page([u1], 0, 1), 200, 'c'))
+    assert.deepEqual(await streamed.request({ action: 'list_cancel', request_id: 'x' }), reply('list_cancel', null, 200, 'x'))
+    await sleep(150)
+    assert.deepEqual(streamed.frames, [])
+
+    // The generic consumer: DCRF's six actions; a watcher subscribed to the row it changes.
     const client = await Client.open(app, '/ws/users/')
     const watcher = await Client.open(app, '/ws/users/')
     const u4 = { id: 4, username: 'test4', email: '4@example.com' }
-
     assert.deepEqual(await client.request({ action: 'list', request_id: 1 }), reply('list', [u1, u2, u3], 200, 1))
     assert.deepEqual(await client.request({ action: 'retrieve', request_id: 2, pk: 2 }), reply('retrieve', u2, 200, 2))
     assert.deepEqual(await client.request({ action: 'retrieve', request_id: 3, pk: 99 }), reply('retrieve', null, 404, 3, ['Not found']))
@@ -191,27 +224,6 @@ for (const backend of backends) {
     assert.deepEqual(await watcher.request({ action: 'unsubscribe_instance', request_id: 'x', pk: 1 }), reply('unsubscribe_instance', null, 204, 'x'))
     await client.request({ action: 'patch', request_id: 11, pk: 1, data: { email: 'quiet@example.com' } })
     await nothingElse(watcher)
-  })
-
-  test(`[${backend.name}] /ws/users/paginated/ and /ws/users/streamed/: pages of 2, list_cancel`, async (t) => {
-    const app = await start(t, backend)
-    const page = (results: unknown[], offset: number, limit = 2) => ({ count: 3, results, limit, offset })
-
-    const paginated = await Client.open(app, '/ws/users/paginated/')
-    assert.deepEqual(await paginated.request({ action: 'list', request_id: 1 }), reply('list', page([u1, u2], 0), 200, 1))
-    assert.deepEqual(await paginated.request({ action: 'list', request_id: 2, offset: 2 }), reply('list', page([u3], 2), 200, 2))
-    assert.deepEqual(await paginated.request({ action: 'list', request_id: 3, limit: 3 }), reply('list', page([u1, u2, u3], 0, 3), 200, 3))
-
-    const streamed = await Client.open(app, '/ws/users/streamed/')
-    streamed.send({ action: 'list', request_id: 's' })
-    assert.deepEqual(await streamed.next(), reply('list', page([u1, u2], 0), 200, 's'))
-    assert.deepEqual(await streamed.next(), reply('list', page([u3], 2), 200, 's'))
-    await nothingElse(streamed)
-    // Cancelled after the first page: the rest never comes.
-    assert.deepEqual(await streamed.request({ action: 'list', request_id: 'c', limit: 1 }), reply('list', page([u1], 0, 1), 200, 'c'))
-    assert.deepEqual(await streamed.request({ action: 'list_cancel', request_id: 'x' }), reply('list_cancel', null, 200, 'x'))
-    await sleep(150)
-    assert.deepEqual(streamed.frames, [])
   })
 
   test(`[${backend.name}] /ws/comments/: CRUD and the model observer, filtered by user`, async (t) => {
@@ -260,7 +272,7 @@ for (const backend of backends) {
     await nothingElse(all)
   })
 
-  test(`[${backend.name}] /ws/me/: refused with 401 without a valid token; whoami`, async (t) => {
+  test(`[${backend.name}] tokens on sockets: /ws/me/ (401 without one, whoami) and /ws/rest/users/ (view as consumer)`, async (t) => {
     const app = await start(t, backend)
     assert.equal(await Client.refused(app, '/ws/me/'), 401)
     assert.equal(await Client.refused(app, '/ws/me/?token=forged.token'), 401)
@@ -274,6 +286,34 @@ for (const backend of backends) {
     assert.deepEqual(await me.request({ action: 'whoami', request_id: 1 }), reply('whoami', { id: 1, username: 'test1' }, 200, 1))
     const withHeader = await Client.open(app, '/ws/me/', { headers: { authorization: `Bearer ${await tokenOf(app, 'test2', 'password2')}` } })
     assert.deepEqual(await withHeader.request({ action: 'whoami', request_id: 2 }), reply('whoami', { id: 2, username: 'test2' }, 200, 2))
+
+    // The REST routes over a socket: the socket's token reaches them as a bearer header.
+    const client = await Client.open(app, `/ws/rest/users/?token=${token}`)
+    assert.deepEqual(await client.request({ action: 'list', request_id: 1 }), reply('list', [u1, u2, u3], 200, 1))
+    assert.deepEqual(await client.request({ action: 'retrieve', request_id: 2, parameters: { id: 2 } }), reply('retrieve', u2, 200, 2))
+    assert.deepEqual(await client.request({ action: 'retrieve', request_id: 3, parameters: { id: 99 } }), reply('retrieve', { detail: 'Not found.' }, 404, 3))
+    assert.deepEqual(
+      await client.request({ action: 'create', request_id: 4, data: { username: 'rest', email: 'rest@example.com', password: 'pw' } }),
+      reply('create', { id: 4, username: 'rest', email: 'rest@example.com' }, 201, 4)
+    )
+    assert.deepEqual(
+      await client.request({ action: 'create', request_id: 5, data: { username: 'rest' } }),
+      reply('create', { email: ['This field is required.'], password: ['This field is required.'] }, 400, 5)
+    )
+    assert.deepEqual(
+      await client.request({ action: 'patch', request_id: 6, parameters: { id: 1 }, data: { email: 'mine@example.com' } }),
+      reply('patch', { ...u1, email: 'mine@example.com' }, 200, 6)
+    )
+    assert.deepEqual(
+      await client.request({ action: 'patch', request_id: 7, parameters: { id: 2 }, data: { email: 'theirs@example.com' } }),
+      reply('patch', { detail: 'You do not have permission to perform this action.' }, 403, 7)
+    )
+    assert.deepEqual(await client.request({ action: 'delete', request_id: 8, parameters: { id: 1 } }), reply('delete', null, 405, 8, ['Method "delete" not allowed.']))
+    const anonymous = await Client.open(app, '/ws/rest/users/')
+    assert.deepEqual(
+      await anonymous.request({ action: 'patch', request_id: 9, parameters: { id: 1 }, data: {} }),
+      reply('patch', { detail: 'Authentication credentials were not provided.' }, 401, 9)
+    )
   })
 
   test(`[${backend.name}] /ws/chat/room/: join, current users, live messages, leave and disconnect`, async (t) => {
@@ -323,36 +363,6 @@ for (const backend of backends) {
     await nothingElse(one)
   })
 
-  test(`[${backend.name}] /ws/rest/users/: the REST routes over a socket`, async (t) => {
-    const app = await start(t, backend)
-    const client = await Client.open(app, `/ws/rest/users/?token=${await tokenOf(app, 'test1', 'password1')}`)
-    assert.deepEqual(await client.request({ action: 'list', request_id: 1 }), reply('list', [u1, u2, u3], 200, 1))
-    assert.deepEqual(await client.request({ action: 'retrieve', request_id: 2, parameters: { id: 2 } }), reply('retrieve', u2, 200, 2))
-    assert.deepEqual(await client.request({ action: 'retrieve', request_id: 3, parameters: { id: 99 } }), reply('retrieve', { detail: 'Not found.' }, 404, 3))
-    assert.deepEqual(
-      await client.request({ action: 'create', request_id: 4, data: { username: 'rest', email: 'rest@example.com', password: 'pw' } }),
-      reply('create', { id: 4, username: 'rest', email: 'rest@example.com' }, 201, 4)
-    )
-    assert.deepEqual(
-      await client.request({ action: 'create', request_id: 5, data: { username: 'rest' } }),
-      reply('create', { email: ['This field is required.'], password: ['This field is required.'] }, 400, 5)
-    )
-    assert.deepEqual(
-      await client.request({ action: 'patch', request_id: 6, parameters: { id: 1 }, data: { email: 'mine@example.com' } }),
-      reply('patch', { ...u1, email: 'mine@example.com' }, 200, 6)
-    )
-    assert.deepEqual(
-      await client.request({ action: 'patch', request_id: 7, parameters: { id: 2 }, data: { email: 'theirs@example.com' } }),
-      reply('patch', { detail: 'You do not have permission to perform this action.' }, 403, 7)
-    )
-    assert.deepEqual(await client.request({ action: 'delete', request_id: 8, parameters: { id: 1 } }), reply('delete', null, 405, 8, ['Method "delete" not allowed.']))
-    const anonymous = await Client.open(app, '/ws/rest/users/')
-    assert.deepEqual(
-      await anonymous.request({ action: 'patch', request_id: 9, parameters: { id: 1 }, data: {} }),
-      reply('patch', { detail: 'Authentication credentials were not provided.' }, 401, 9)
-    )
-  })
-
   test(`[${backend.name}] /ws: the multiplexed streams things (pk) and things_with_id (id)`, async (t) => {
     const app = await start(t, backend)
     const client = await Client.open(app, '/ws')
@@ -389,41 +399,76 @@ for (const backend of backends) {
     }
     assert.deepEqual(await client.request(wrap('nope', { action: 'list', request_id: 8 })), wrap('nope', reply('list', null, 404, 8, ['Unknown stream "nope".'])))
   })
-
-  test(`[${backend.name}] /ws/lobby/: the README's quick start`, async (t) => {
-    const app = await start(t, backend, { seed: false })
-    const ada = await Client.open(app, '/ws/lobby/')
-    const bob = await Client.open(app, '/ws/lobby/')
-    assert.deepEqual(await ada.request({ action: 'set_name', name: 'ada', request_id: 1 }), reply('set_name', { name: 'ada' }, 200, 1))
-    assert.deepEqual(await ada.request({ action: 'say', text: 'hello', request_id: 2 }), reply('say', null, 202, 2))
-    assert.deepEqual(await ada.next(), reply('message', { name: 'ada', text: 'hello' }, 200, null))
-    assert.deepEqual(await bob.next(), reply('message', { name: 'ada', text: 'hello' }, 200, null))
-    assert.deepEqual((await app.inject('/api/users/')).json(), [])
-  })
 }
 
-test('two processes sharing PostgreSQL and Redis: a comment made in one reaches a subscriber of the other', {
+test('/ws/lobby/: the README\'s quick start; seed: false leaves the database empty', async (t) => {
+  const app = await start(t, pglite, { seed: false })
+  const ada = await Client.open(app, '/ws/lobby/')
+  const bob = await Client.open(app, '/ws/lobby/')
+  assert.deepEqual(await ada.request({ action: 'set_name', name: 'ada', request_id: 1 }), reply('set_name', { name: 'ada' }, 200, 1))
+  assert.deepEqual(await ada.request({ action: 'say', text: 'hello', request_id: 2 }), reply('say', null, 202, 2))
+  assert.deepEqual(await ada.next(), reply('message', { name: 'ada', text: 'hello' }, 200, null))
+  assert.deepEqual(await bob.next(), reply('message', { name: 'ada', text: 'hello' }, 200, null))
+  assert.deepEqual((await app.inject('/api/users/')).json(), [])
+  assert.deepEqual((await app.inject('/api/rooms/')).json(), [])
+})
+
+test('dataDir: PGlite in a folder keeps its data across restarts; seeding adds only what is missing', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'dcrf-example-'))
+  t.after(() => rm(dataDir, { recursive: true, force: true }))
+  const first = await buildApp({ dataDir })
+  try {
+    const client = await Client.open(first, '/ws/users/')
+    await client.request({ action: 'create', request_id: 1, data: { username: 'kept', email: 'kept@example.com', password: 'pw' } })
+  } finally {
+    await first.close()
+  }
+  const second = await buildApp({ dataDir })
+  t.after(() => second.close())
+  assert.deepEqual((await second.inject('/api/users/')).json(), [u1, u2, u3, { id: 4, username: 'kept', email: 'kept@example.com' }])
+  assert.deepEqual((await second.inject('/api/rooms/')).json(), [{ id: 1, name: 'general', host: 1 }])
+  await tokenOf(second, 'kept', 'pw')
+})
+
+test('two processes sharing PostgreSQL and Redis: comments and the chat reach subscribers of the other process', {
   skip: DATABASE_URL && REDIS_URL ? false : 'DATABASE_URL and REDIS_URL are not both set'
 }, async (t) => {
+  // Closed in reverse order: the apps, then their schema.
+  const closers: Array<() => Promise<unknown>> = []
+  t.after(async () => { for (const close of closers.reverse()) await close() })
   const database = await postgresBackend(DATABASE_URL!).database()
-  t.after(() => database.drop())
+  closers.push(() => database.drop())
   // One after the other: both create the tables and seed the same database.
   const writer = await buildApp({ ...database.options, redisUrl: REDIS_URL })
-  t.after(() => writer.close())
+  closers.push(() => writer.close())
   const reader = await buildApp({ ...database.options, redisUrl: REDIS_URL })
-  t.after(() => reader.close())
+  closers.push(() => reader.close())
 
   const subscriber = await Client.open(reader, '/ws/comments/')
   assert.deepEqual(await subscriber.request({ action: 'subscribe_to_user_comments', user_pk: 1, request_id: 'far' }), reply('subscribe_to_user_comments', null, 201, 'far'))
   const client = await Client.open(writer, '/ws/comments/')
   assert.deepEqual(await client.request({ action: 'create', request_id: 1, data: { text: 'across', user: 1 } }), reply('create', { id: 1, text: 'across', user: 1 }, 201, 1))
   assert.deepEqual(await subscriber.next(), reply('create', { id: 1, text: 'across', user: 1 }, 200, 'far'))
+
+  // The chat too: the room's members and its messages, from one process to the other.
+  const one = await Client.open(reader, `/ws/chat/room/?token=${await tokenOf(reader, 'test1', 'password1')}`)
+  const two = await Client.open(writer, `/ws/chat/room/?token=${await tokenOf(writer, 'test2', 'password2')}`)
+  await one.request({ action: 'join_room', request_id: 'j1', pk: 1 })
+  assert.deepEqual(await one.next(), reply('update_users', [{ id: 1, username: 'test1' }], 200, 'j1'))
+  await one.request({ action: 'subscribe_to_messages_in_room', request_id: 'm1', pk: 1 })
+  await two.request({ action: 'join_room', request_id: 'j2', pk: 1 })
+  const both = [{ id: 1, username: 'test1' }, { id: 2, username: 'test2' }]
+  assert.deepEqual(await two.next(), reply('update_users', both, 200, 'j2'))
+  assert.deepEqual(await one.next(), reply('update_users', both, 200, 'j1'))
+  const { data: message } = await two.request({ action: 'create_message', request_id: 's', message: 'across processes' })
+  assert.deepEqual(await one.next(), reply('create', message, 200, 'm1'))
 })
 
 test('npm start: example/server.ts prints its URL, serves, and exits cleanly on SIGTERM', { timeout: 60_000 }, async () => {
   // On PGlite in memory and the in-process channel layer, whatever the environment says.
   const env = { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATABASE_URL: '', REDIS_URL: '', DATA_DIR: '' }
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', 'example/server.ts'], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  const root = new URL('..', import.meta.url)
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', 'example/server.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] })
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
   try {
     const lines: string[] = []

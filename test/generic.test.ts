@@ -140,7 +140,7 @@ for (const backend of backends) {
       { text: 'second by 1', userId: 1 }
     ])
     await app.register(async (scope) => {
-      scope.addHook('onRequest', async (request) => { request.user = { id: Number((request.query as Record<string, string>).user) } })
+      scope.addHook('onRequest', async (request) => { request.user = { id: Number((request.query as Record<string, string>).user), username: 'someone' } })
       scope.dcrf.consumer('/ws/comments/', defineConsumer({
         table: comments,
         serializer: serializer(comments, { fields: ['id', 'text', 'userId'] }),

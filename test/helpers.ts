@@ -9,10 +9,13 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import WebSocket from 'ws'
 import dcrf, { type DcrfOptions } from 'fastify-dcrf'
 
-/** The user the tests' authentication hooks set. */
+/**
+ * The user the tests' authentication hooks set: the shape of the example application's user, since
+ * `request.user` is declared once for the whole program (a property's declarations must agree).
+ */
 export interface TestUser {
   id: number
-  name?: string
+  username: string
 }
 
 declare module 'fastify' {

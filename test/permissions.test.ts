@@ -18,7 +18,7 @@ import { build, Client, reply } from './helpers.js'
 const DENIED = ['You do not have permission to perform this action.']
 
 /** A Fastify authentication hook: `?token=<name>` of a known user sets `request.user`, otherwise 401. */
-const tokens = new Map([['ada-token', { id: 1, name: 'ada' }], ['bob-token', { id: 2, name: 'bob' }]])
+const tokens = new Map([['ada-token', { id: 1, username: 'ada' }], ['bob-token', { id: 2, username: 'bob' }]])
 async function authenticate (request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const token = (request.query as Record<string, string>).token
   const user = tokens.get(token)
@@ -70,7 +70,7 @@ test('allowAny and isAuthenticated: anonymous users are denied action by action,
   const anonymous = await Client.open(app, '/ws/private/')
   assert.deepEqual(await anonymous.request({ action: 'ping', request_id: 2 }), reply('ping', null, 403, 2, DENIED))
   const ada = await Client.open(app, '/ws/private/?token=ada-token')
-  assert.deepEqual(await ada.request({ action: 'whoami', request_id: 3 }), reply('whoami', { id: 1, name: 'ada' }, 200, 3))
+  assert.deepEqual(await ada.request({ action: 'whoami', request_id: 3 }), reply('whoami', { id: 1, username: 'ada' }, 200, 3))
 })
 
 test('and / or / not compose like DRF, sync and async alike', async (t) => {
@@ -158,7 +158,7 @@ test('a route hook in an encapsulated context refuses the upgrade before any con
   const consumer = defineConsumer({
     permissions: [{ canConnect: () => { ran.push('canConnect'); return true }, hasPermission: () => true }],
     state: () => { ran.push('state'); return {} },
-    onConnect: (ctx) => { ran.push(`onConnect ${ctx.user?.name}`) },
+    onConnect: (ctx) => { ran.push(`onConnect ${ctx.user?.username}`) },
     actions: { whoami: (ctx) => ({ data: ctx.user }) }
   })
   await app.register(async (scope) => {
@@ -173,7 +173,7 @@ test('a route hook in an encapsulated context refuses the upgrade before any con
   assert.equal(await Client.refused(app, '/ws/me/?token=forged'), 401)
   assert.deepEqual(ran, [])
   const ada = await Client.open(app, '/ws/me/?token=ada-token')
-  assert.deepEqual(await ada.request({ action: 'whoami', request_id: 1 }), reply('whoami', { id: 1, name: 'ada' }, 200, 1))
+  assert.deepEqual(await ada.request({ action: 'whoami', request_id: 1 }), reply('whoami', { id: 1, username: 'ada' }, 200, 1))
   assert.deepEqual(ran, ['state', 'canConnect', 'onConnect ada'])
   const anyone = await Client.open(app, '/ws/public/')
   assert.deepEqual(await anyone.request({ action: 'ping', request_id: 2 }), reply('ping', 'pong', 200, 2))
@@ -184,7 +184,7 @@ test('route options carry hooks for one consumer route', async (t) => {
   app.dcrf.consumer('/ws/me/', defineConsumer({ actions: { whoami: (ctx) => ({ data: ctx.user }) } }), { onRequest: authenticate })
   assert.equal(await Client.refused(app, '/ws/me/'), 401)
   const bob = await Client.open(app, '/ws/me/?token=bob-token')
-  assert.deepEqual(await bob.request({ action: 'whoami', request_id: 1 }), reply('whoami', { id: 2, name: 'bob' }, 200, 1))
+  assert.deepEqual(await bob.request({ action: 'whoami', request_id: 1 }), reply('whoami', { id: 2, username: 'bob' }, 200, 1))
 })
 
 test('fromHook turns a Fastify hook into a permission: at the handshake and before every action', async (t) => {
@@ -200,7 +200,7 @@ test('fromHook turns a Fastify hook into a permission: at the handshake and befo
   }
   // The callback style of hooks works too.
   function staffOnly (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
-    if (request.user?.name !== 'ada') {
+    if (request.user?.username !== 'ada') {
       reply.code(403).send({ error: 'Forbidden' })
       return
     }

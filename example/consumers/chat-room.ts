@@ -8,6 +8,10 @@
  * - `subscribe_to_messages_in_room` (`pk`): a model observer on messages, one group per room; each
  *   new message arrives as `{"action": "create", "data": <message>, ...}`.
  * - `retrieve` and `subscribe_instance` (`pk`): the room with its host, current users and messages.
+ *
+ * As in the tutorial, membership is per user, not per socket: a user with two tabs in a room leaves
+ * it when either tab leaves. It is a factory because its serializers read related rows (authors,
+ * members) and an observer's serializer runs outside any connection: they need the database itself.
  */
 import { and, desc, eq } from 'drizzle-orm'
 import { Type } from '@sinclair/typebox'
