@@ -66,12 +66,21 @@ for (const page of pages) {
       for (const line of body.split('\n').filter((l) => l.trim() !== '')) {
         const [marker, ...rest] = line.split(' ')
         const content = rest.join(' ')
-        if (marker === '→') client.send(JSON.parse(content))
-        else if (marker === '←') {
-          const expected = JSON.parse(content)
-          assert.deepEqual(like(await client.next(), expected), expected, line)
-        } else if (marker === '▶') await example.steps![content](app)
-        else assert.fail(`unknown line in a wire block of ${page}: ${line}`)
+        switch (marker) {
+          case '→':
+            client.send(JSON.parse(content))
+            break
+          case '←': {
+            const expected = JSON.parse(content)
+            assert.deepEqual(like(await client.next(), expected), expected, line)
+            break
+          }
+          case '▶':
+            await example.steps![content](app)
+            break
+          default:
+            assert.fail(`unknown line in a wire block of ${page}: ${line}`)
+        }
       }
       assert.equal(client.frames.length, 0, 'no frame beyond those shown')
     })
