@@ -54,12 +54,32 @@ export interface Runtime {
   tables: Map<string, PgTable>
 }
 
-/** Where a connection's frames go: the socket itself, or a stream of a multiplexed socket. */
-export type SendText = (text: string) => void
-
 type Task = () => unknown
 
 const OPEN = 1
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof (value as PromiseLike<unknown> | null)?.then === 'function'
+
+/**
+ * What an action receives beside its context and arguments. A class, so that the connection's
+ * abort signal is created only when an action reads it.
+ */
+class Call implements ActionCall {
+  readonly action: string
+  readonly requestId: unknown
+  readonly #connection: Connection
+
+  constructor (action: string, requestId: unknown, connection: Connection) {
+    this.action = action
+    this.requestId = requestId
+    this.#connection = connection
+  }
+
+  get signal (): AbortSignal {
+    return this.#connection.signal
+  }
+}
 
 export class Connection implements ConsumerContext, GroupMember {
   readonly request: FastifyRequest
@@ -67,18 +87,25 @@ export class Connection implements ConsumerContext, GroupMember {
   readonly log: FastifyBaseLogger
   readonly stream: string | null
   socket: WebSocket | null = null
-  state: ConsumerState
+  /** Per-connection state: the consumer's factory runs at connection; the default `{}` is made on first use. */
+  #state: ConsumerState | undefined
   readonly consumer: CompiledConsumer
 
   #runtime: Runtime
-  #sendText: SendText | null = null
   #guard: SocketGuard | null = null
-  #abort = new AbortController()
-  #groups = new Set<string>()
-  #detached = new Map<AbortController, string>()
+  /** In a multiplexed socket, the stream envelope written around each frame's text: `{"stream":…,"payload":`. */
+  readonly #envelope: string | null
+  /** Created on first use: most connections never read their signal, and aborting one costs an exception. */
+  #abort: AbortController | null = null
+  // Made on first use, as are the abort controller and the subscriptions: an idle connection is
+  // small, and servers hold thousands.
+  #groups: Set<string> | null = null
+  #detached: Map<AbortController, string> | null = null
   #queue: Array<Task | undefined> = []
   #head = 0
   #draining = false
+  /** The queue's continuations after a task's promise settles, made on the first asynchronous task. */
+  #resume: [() => void, (err: unknown) => void] | null = null
   #closed = false
   /** The transaction of the atomic action running now (actions of a connection never overlap). */
   #transaction: Database | null = null
@@ -91,7 +118,9 @@ export class Connection implements ConsumerContext, GroupMember {
     this.app = app
     this.stream = stream
     this.log = stream === null ? request.log : request.log.child({ stream })
-    this.state = consumer.definition.state?.() ?? {}
+    this.#state = consumer.definition.state?.()
+    // The stream envelope is built around the payload's text: the payload is serialized only once.
+    this.#envelope = stream === null ? null : `{"stream":${JSON.stringify(stream)},"payload":`
   }
 
   get user (): RequestUser {
@@ -99,10 +128,24 @@ export class Connection implements ConsumerContext, GroupMember {
   }
 
   get signal (): AbortSignal {
+    if (this.#abort === null) {
+      this.#abort = new AbortController()
+      if (this.#closed) this.#abort.abort()
+    }
     return this.#abort.signal
   }
 
+  get state (): ConsumerState {
+    this.#state ??= {}
+    return this.#state
+  }
+
+  set state (value: ConsumerState) {
+    this.#state = value
+  }
+
   get groups (): ReadonlySet<string> {
+    this.#groups ??= new Set()
     return this.#groups
   }
 
@@ -111,9 +154,8 @@ export class Connection implements ConsumerContext, GroupMember {
   }
 
   /** Called once the handshake completed: frames can flow, and `onConnect` runs first in the queue. */
-  open (socket: WebSocket, sendText: SendText, guard: SocketGuard): void {
+  open (socket: WebSocket, guard: SocketGuard): void {
     this.socket = socket
-    this.#sendText = sendText
     this.#guard = guard
     this.#runtime.connections.add(this)
     const onConnect = this.consumer.definition.onConnect
@@ -123,25 +165,72 @@ export class Connection implements ConsumerContext, GroupMember {
   // ---- the ordered queue -------------------------------------------------------------------------
 
   #enqueue (task: Task): void {
-    this.#queue.push(task)
-    if (!this.#draining) this.#drain()
+    if (this.#draining) {
+      this.#queue.push(task)
+      return
+    }
+    // An idle queue runs the task at once, without queueing it.
+    this.#draining = true
+    this.#run(task)
   }
 
-  async #drain (): Promise<void> {
-    this.#draining = true
-    while (this.#head < this.#queue.length) {
-      const task = this.#queue[this.#head]!
-      this.#queue[this.#head++] = undefined
+  /**
+   * Runs tasks one after another: synchronously while they complete synchronously, and a task that
+   * returns a promise holds the queue until it settles. Written without an async function on
+   * purpose: a group message delivered to thousands of connections costs them no promise of the
+   * queue's own, and a task that completes synchronously costs no turn of the microtask queue.
+   */
+  #run (task: Task | undefined): void {
+    while (task !== undefined) {
+      let result: unknown
       try {
-        const result = task() as Promise<unknown> | undefined
-        if (result !== undefined && result !== null && typeof result.then === 'function') await result
+        result = task()
       } catch (err) {
-        this.log.error({ err }, 'consumer task failed')
+        this.#taskFailed(err)
       }
+      if (isThenable(result)) {
+        this.#wait(result)
+        return
+      }
+      task = this.#next()
     }
-    this.#queue.length = 0
-    this.#head = 0
     this.#draining = false
+  }
+
+  /** After a task ran: wait for its promise, or go on with the next task. */
+  #after (result: unknown): void {
+    if (isThenable(result)) this.#wait(result)
+    else this.#run(this.#next())
+  }
+
+  #wait (result: PromiseLike<unknown>): void {
+    this.#resume ??= [
+      () => this.#run(this.#next()),
+      (err) => {
+        this.#taskFailed(err)
+        this.#run(this.#next())
+      }
+    ]
+    result.then(this.#resume[0], this.#resume[1])
+  }
+
+  /** The next queued task, or undefined (the queue emptied) when there is none. */
+  #next (): Task | undefined {
+    if (this.#head < this.#queue.length) {
+      const task = this.#queue[this.#head]
+      this.#queue[this.#head++] = undefined
+      return task
+    }
+    // Emptied once drained (setting the length of an empty array is not free).
+    if (this.#head !== 0) {
+      this.#queue.length = 0
+      this.#head = 0
+    }
+    return undefined
+  }
+
+  #taskFailed (err: unknown): void {
+    this.log.error({ err }, 'consumer task failed')
   }
 
   // ---- inbound -----------------------------------------------------------------------------------
@@ -158,13 +247,7 @@ export class Connection implements ConsumerContext, GroupMember {
       })
       return
     }
-    this.#enqueue(async () => {
-      try {
-        await this.#handleFrame(frame)
-      } finally {
-        guard.done()
-      }
-    })
+    this.#enqueue(() => this.#handleFrame(frame, guard))
   }
 
   /** Queues the error reply of a frame that could not be read, so it keeps its place in the order. */
@@ -175,10 +258,32 @@ export class Connection implements ConsumerContext, GroupMember {
   /** A group message from the channel layer: handled in the queue by its `type`. */
   deliver (message: GroupMessage, group: string): void {
     if (this.#closed) return
-    this.#enqueue(() => this.#handleGroupMessage(message, group))
+    if (this.#draining) {
+      if (message.type === INSTANCE_MESSAGE) this.#prefetch(message as InstanceMessage, group)
+      this.#queue.push(() => this.#handleGroupMessage(message, group))
+      return
+    }
+    // An idle queue handles the message at once, without making a task of it: a fan-out to
+    // thousands of connections allocates nothing per connection here.
+    this.#draining = true
+    let result: unknown
+    try {
+      result = this.#handleGroupMessage(message, group)
+    } catch (err) {
+      this.#taskFailed(err)
+    }
+    this.#after(result)
   }
 
-  async #handleGroupMessage (message: GroupMessage, group: string): Promise<void> {
+  /** Only an optimization: a queryset that throws here throws again, and is reported, when the event is handled. */
+  #prefetch (message: InstanceMessage, group: string): void {
+    try {
+      this.#subscriptions?.prefetchInstance(message, group)
+    } catch {}
+  }
+
+  /** Returns a promise only when the handling does not complete synchronously. */
+  #handleGroupMessage (message: GroupMessage, group: string): unknown {
     if (message.type === OBSERVER_MESSAGE) return this.#subscriptions?.deliverObserver(message as ObserverMessage)
     if (message.type === INSTANCE_MESSAGE) return this.#subscriptions?.deliverInstance(message as InstanceMessage, group)
     const handler = groupHandlerFor(this.consumer, message.type)
@@ -186,56 +291,62 @@ export class Connection implements ConsumerContext, GroupMember {
       this.log.warn({ type: message.type }, 'no group handler for this message type')
       return
     }
-    await handler(this, message)
+    return handler(this, message)
   }
 
-  async #handleFrame (frame: Record<string, unknown>): Promise<void> {
-    let name: unknown
-    let args: ActionArgs
-    const requestId = frame.request_id === undefined ? null : frame.request_id
-    if (this.consumer.getActionName === defaultGetActionName) {
-      const { action, request_id: _, ...rest } = frame
-      name = action
-      args = rest
-    } else {
-      const { request_id: _, ...rest } = frame
-      try {
-        ({ action: name, args } = this.consumer.getActionName(rest))
-      } catch (err) {
-        return this.#replyError(null, requestId, err)
-      }
-    }
-    if (name === undefined || name === null) {
-      return this.#replyError(null, requestId, new errors.DCRF_ERR_NO_ACTION())
-    }
-    if (typeof name !== 'string') {
-      return this.#replyError(name, requestId, methodNotAllowed(name))
-    }
+  /** Handles a frame, then lets its socket read on (`guard.done()`), however the frame ends. */
+  async #handleFrame (frame: Record<string, unknown>, guard: SocketGuard): Promise<void> {
     try {
-      // Permissions come before the lookup: an unknown action under a denying permission is a 403.
-      if (!await checkAll(this.consumer.permissions ?? this.#runtime.permissions, 'hasPermission', this, name, args)) {
-        throw new errors.DCRF_ERR_PERMISSION_DENIED()
+      let name: unknown
+      let args: ActionArgs
+      const requestId = frame.request_id === undefined ? null : frame.request_id
+      if (this.consumer.getActionName === defaultGetActionName) {
+        const { action, request_id: _, ...rest } = frame
+        name = action
+        args = rest
+      } else {
+        const { request_id: _, ...rest } = frame
+        try {
+          ({ action: name, args } = this.consumer.getActionName(rest))
+        } catch (err) {
+          return this.#replyError(null, requestId, err)
+        }
       }
-      const compiled = this.consumer.actions.get(name)
-      if (compiled === undefined) throw methodNotAllowed(name)
-      if (compiled.permissions !== null && !await checkAll(compiled.permissions, 'hasPermission', this, name, args)) {
-        throw new errors.DCRF_ERR_PERMISSION_DENIED()
+      if (name === undefined || name === null) {
+        return this.#replyError(null, requestId, new errors.DCRF_ERR_NO_ACTION())
       }
-      if (compiled.validate !== null) {
-        const fieldErrors = compiled.validate(args)
-        if (fieldErrors !== null) throw validationError(fieldErrors)
+      if (typeof name !== 'string') {
+        return this.#replyError(name, requestId, methodNotAllowed(name))
       }
-      if (compiled.detached) {
-        this.#runDetached(compiled, name, requestId, args)
-        return
+      try {
+        // Permissions come before the lookup: an unknown action under a denying permission is a 403.
+        // checkAll answers synchronously when every check does: awaited only when it has to be.
+        const allowed = checkAll(this.consumer.permissions ?? this.#runtime.permissions, 'hasPermission', this, name, args)
+        if (allowed !== true && !await allowed) throw new errors.DCRF_ERR_PERMISSION_DENIED()
+        const compiled = this.consumer.actions.get(name)
+        if (compiled === undefined) throw methodNotAllowed(name)
+        if (compiled.permissions !== null) {
+          const allowedHere = checkAll(compiled.permissions, 'hasPermission', this, name, args)
+          if (allowedHere !== true && !await allowedHere) throw new errors.DCRF_ERR_PERMISSION_DENIED()
+        }
+        if (compiled.validate !== null) {
+          const fieldErrors = compiled.validate(args)
+          if (fieldErrors !== null) throw validationError(fieldErrors)
+        }
+        if (compiled.detached) {
+          this.#runDetached(compiled, name, requestId, args)
+          return
+        }
+        const call = new Call(name, requestId, this)
+        const result = (compiled.atomic ?? this.#runtime.atomicRequests)
+          ? await this.#atomically(() => compiled.handler(this, args, call))
+          : await compiled.handler(this, args, call)
+        this.#replyResult(name, requestId, result)
+      } catch (err) {
+        this.#replyError(name, requestId, err)
       }
-      const call: ActionCall = { action: name, requestId, signal: this.#abort.signal }
-      const result = (compiled.atomic ?? this.#runtime.atomicRequests)
-        ? await this.#atomically(() => compiled.handler(this, args, call))
-        : await compiled.handler(this, args, call)
-      this.#replyResult(name, requestId, result)
-    } catch (err) {
-      this.#replyError(name, requestId, err)
+    } finally {
+      guard.done()
     }
   }
 
@@ -254,6 +365,7 @@ export class Connection implements ConsumerContext, GroupMember {
   /** Runs an action beside the queue; cancelled (its signal aborted, its reply dropped) on close. */
   #runDetached (compiled: CompiledAction, name: string, requestId: unknown, args: ActionArgs): void {
     const controller = new AbortController()
+    this.#detached ??= new Map()
     this.#detached.set(controller, compiled.name)
     const call: ActionCall = { action: name, requestId, signal: controller.signal }
     const run = async (): Promise<void> => {
@@ -263,7 +375,7 @@ export class Connection implements ConsumerContext, GroupMember {
       } catch (err) {
         if (!controller.signal.aborted) this.#replyError(name, requestId, err)
       } finally {
-        this.#detached.delete(controller)
+        this.#detached?.delete(controller)
       }
     }
     run()
@@ -275,6 +387,7 @@ export class Connection implements ConsumerContext, GroupMember {
    */
   cancelDetached (names?: readonly string[]): number {
     let cancelled = 0
+    if (this.#detached === null) return 0
     for (const [controller, name] of this.#detached) {
       if (names !== undefined && !names.includes(name)) continue
       this.#detached.delete(controller)
@@ -315,8 +428,14 @@ export class Connection implements ConsumerContext, GroupMember {
     return generic.getSerializer(this, this.consumer.definition, this.#generic(), action)
   }
 
-  async serialize (row: any, action?: string): Promise<unknown> {
-    return this.getSerializer(action).toRepresentation(row, this.serializerContext())
+  serialize (row: any, action?: string): Promise<unknown> {
+    // Not an async function: the serializer's own promise is handed on as is, without a wrapper
+    // promise that would take two more turns of the microtask queue to follow it.
+    try {
+      return Promise.resolve(this.getSerializer(action).toRepresentation(row, this.serializerContext()))
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
   serializerContext (): SerializerContext {
@@ -344,7 +463,8 @@ export class Connection implements ConsumerContext, GroupMember {
 
   #write (text: string): void {
     if (this.#closed || this.socket === null || this.socket.readyState !== OPEN) return
-    this.#sendText!(text)
+    const envelope = this.#envelope
+    this.#guard!.send(envelope === null ? text : envelope + text + '}')
   }
 
   #replyResult (name: string, requestId: unknown, result: ActionReturn): void {
@@ -383,13 +503,14 @@ export class Connection implements ConsumerContext, GroupMember {
   // ---- groups ------------------------------------------------------------------------------------
 
   async addGroup (name: string): Promise<void> {
+    this.#groups ??= new Set()
     if (this.#closed || this.#groups.has(name)) return
     this.#groups.add(name)
     await this.#runtime.channelLayer.add(name, this)
   }
 
   async removeGroup (name: string): Promise<void> {
-    if (this.#groups.delete(name)) this.#runtime.channelLayer.remove(name, this)
+    if (this.#groups?.delete(name) === true) this.#runtime.channelLayer.remove(name, this)
   }
 
   groupSend (group: string, message: GroupMessage): Promise<void> {
@@ -411,11 +532,13 @@ export class Connection implements ConsumerContext, GroupMember {
     if (this.#closed) return
     this.#closed = true
     this.#runtime.connections.delete(this)
-    for (const group of this.#groups) this.#runtime.channelLayer.remove(group, this)
-    this.#groups.clear()
+    if (this.#groups !== null) {
+      for (const group of this.#groups) this.#runtime.channelLayer.remove(group, this)
+      this.#groups.clear()
+    }
     this.#subscriptions?.clear()
     this.cancelDetached()
-    this.#abort.abort()
+    this.#abort?.abort()
     const onDisconnect = this.consumer.definition.onDisconnect
     if (onDisconnect) this.#enqueue(() => onDisconnect(this, code))
   }

@@ -3,9 +3,9 @@
  * what its context adds — the queryset, `getObject` with DCRF's 404s, the serializer and its
  * context — compiled once per consumer.
  */
-import { and, asc, eq, getTableColumns, getTableName, type SQL } from 'drizzle-orm'
+import { and, asc, eq, getTableColumns, getTableName, Param, sql, type SQL } from 'drizzle-orm'
 import { getTableConfig, PgTable, type PgColumn } from 'drizzle-orm/pg-core'
-import type { ActionArgs, AnyConsumer, ConsumerContext, SerializerContext, SerializerLike } from '../types/index.js'
+import type { ActionArgs, AnyConsumer, ConsumerContext, Database, SerializerContext, SerializerLike } from '../types/index.js'
 import { databaseValidationError } from './db-errors.js'
 import { errors, notFound, validationError } from './errors.js'
 import { isPlainObject } from './protocol.js'
@@ -22,6 +22,20 @@ export interface GenericConfig {
   lookupKwarg: string
   serializer: SerializerLike
   order: Array<SQL | PgColumn>
+  /** The prepared row lookups of this table, per database (the plugin's, or a transaction). */
+  prepared: WeakMap<object, PreparedLookups>
+}
+
+/** A prepared `SELECT * … WHERE <column> = $1 LIMIT 1`. */
+interface PreparedLookup {
+  execute (values: { value: unknown }): Promise<Array<Record<string, unknown>>>
+}
+
+interface PreparedLookups {
+  /** By the lookup field (`getObject`). */
+  lookup?: PreparedLookup
+  /** By the primary key (re-reads of instance subscriptions). */
+  pk?: PreparedLookup
 }
 
 const INT4 = 2 ** 31
@@ -78,8 +92,34 @@ export function compileGeneric (definition: AnyConsumer, where: string): Generic
     lookupColumn,
     lookupKwarg: definition.lookupKwarg ?? 'pk',
     serializer: definition.serializer ?? buildSerializer(table),
-    order: Array.isArray(order) ? order : [order]
+    order: Array.isArray(order) ? order : [order],
+    prepared: new WeakMap()
   }
+}
+
+/**
+ * The row of `column = value`, through a statement prepared once per database and table, for the
+ * consumers without a `queryset` (the common case). Two reasons, both measured (bench/README.md):
+ * building a Drizzle query costs more than the rest of a `retrieve`; and Drizzle runs unprepared
+ * queries on postgres.js as `prepare: false`, which postgres.js sends as Parse/Describe first and
+ * waits for the description before it binds: two round trips, and no pipelining on the connection.
+ * A prepared statement is one round trip, pipelined.
+ */
+export function selectOne (db: Database, generic: GenericConfig, by: 'lookup' | 'pk', value: unknown): Promise<Array<Record<string, unknown>>> {
+  let lookups = generic.prepared.get(db)
+  if (lookups === undefined) {
+    lookups = {}
+    generic.prepared.set(db, lookups)
+  }
+  let query = lookups[by]
+  if (query === undefined) {
+    const column = by === 'lookup' ? generic.lookupColumn : generic.pkColumn
+    // A placeholder wrapped in a Param keeps the column's encoding of the value (e.g. bigint mode).
+    const where = eq(column, new Param(sql.placeholder('value'), column))
+    query = db.select().from(generic.table).where(where).limit(1).prepare(`dcrf_${generic.tableName}_${column.name}`) as unknown as PreparedLookup
+    lookups[by] = query
+  }
+  return query.execute({ value })
 }
 
 /** The generic settings of the consumer a context belongs to; throws for a consumer without a table. */
@@ -106,10 +146,12 @@ export async function getObject (ctx: ConsumerContext<any, any>, definition: Any
   if (value === undefined || value === null) throw validationError({ [generic.lookupKwarg]: ['This field is required.'] })
   const coerced = coerceLookup(generic.lookupColumn, value)
   if (coerced === NO_MATCH) throw notFound()
-  const where = and(eq(generic.lookupColumn, coerced), getQueryset(ctx, definition, args))
+  const queryset = getQueryset(ctx, definition, args)
   let rows: Array<Record<string, unknown>>
   try {
-    rows = await ctx.db.select().from(generic.table).where(where).limit(1)
+    rows = queryset === undefined
+      ? await selectOne(ctx.db, generic, 'lookup', coerced)
+      : await ctx.db.select().from(generic.table).where(and(eq(generic.lookupColumn, coerced), queryset)).limit(1)
   } catch (err) {
     // A value the column cannot hold (out of range, malformed): no row has it.
     if (databaseValidationError(err, { table: generic.table }) !== null) throw notFound()

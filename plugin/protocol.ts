@@ -23,11 +23,12 @@ export function encodeReply (action: unknown, data: unknown, errs: unknown[], st
 }
 
 /**
- * A reply around data that is already JSON text: a fan-out serializes its data once and only the
- * `request_id` per subscriber. Same envelope as `encodeReply`.
+ * A reply around data that is already JSON text, up to its `request_id`: a fan-out serializes its
+ * data once, builds this once per event, and appends each subscriber's `request_id` as JSON and
+ * the closing brace. Same envelope as `encodeReply`.
  */
-export function encodeRawReply (action: string, dataJson: string, status: number, requestId: unknown): string {
-  return `{"errors":[],"data":${dataJson},"action":${JSON.stringify(action)},"response_status":${status},"request_id":${JSON.stringify(requestId ?? null)}}`
+export function rawReplyPrefix (action: string, dataJson: string, status: number): string {
+  return `{"errors":[],"data":${dataJson},"action":${JSON.stringify(action)},"response_status":${status},"request_id":`
 }
 
 /**

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler, preHa
 import { getTableName } from 'drizzle-orm'
 import type { RawData, WebSocket } from 'ws'
 import type { AnyConsumer, ConsumerRouteOptions } from '../types/index.js'
-import { Connection, type Runtime, type SendText } from './connection.js'
+import { Connection, type Runtime } from './connection.js'
 import { compileConsumer } from './consumer.js'
 import { subscribeInstance } from './mixins/instance.js'
 import { errors } from './errors.js'
@@ -20,7 +20,15 @@ const MESSAGE_TOO_BIG = 1009
 
 const kConnections = Symbol('fastify-dcrf.connections')
 
+/**
+ * The consumers of one socket: the connection of a plain consumer (kept as `request.dcrf`, so the
+ * request gains no property of ours), or one connection per stream of a multiplexer.
+ */
+type Consumers = Connection | Map<string | null, Connection>
+
 type UpgradeRequest = FastifyRequest & { [kConnections]?: Map<string | null, Connection> }
+
+const each = (consumers: Consumers): Iterable<Connection> => consumers instanceof Connection ? [consumers] : consumers.values()
 
 /** Runs the connect checks of every consumer of the route; throws the refusal (401/403). */
 async function connectAll (runtime: Runtime, connections: Iterable<Connection>): Promise<void> {
@@ -45,7 +53,7 @@ function mountRoute (
   path: string,
   streams: Map<string | null, AnyConsumer>,
   routeOptions: ConsumerRouteOptions,
-  onMessage: (guard: SocketGuard, connections: Map<string | null, Connection>, data: RawData, isBinary: boolean) => void
+  onMessage: (guard: SocketGuard, consumers: Consumers, data: RawData, isBinary: boolean) => void
 ): void {
   const compiled = new Map([...streams].map(([name, consumer]) => [name, compileConsumer(consumer, name === null ? path : `${path} stream "${name}"`)]))
   for (const consumer of compiled.values()) {
@@ -65,15 +73,21 @@ function mountRoute (
     }
   }
 
+  const single = compiled.size === 1 && compiled.has(null) ? compiled.get(null)! : null
   const connect: preHandlerAsyncHookHandler = async function (request) {
     if (!request.ws) return
+    if (single !== null) {
+      const connection = new Connection(runtime, single, request, app, null)
+      await connectAll(runtime, [connection])
+      request.dcrf = connection
+      return
+    }
     const connections = new Map<string | null, Connection>()
     for (const [name, consumer] of compiled) {
       connections.set(name, new Connection(runtime, consumer, request, app, name))
     }
     await connectAll(runtime, connections.values())
     ;(request as UpgradeRequest)[kConnections] = connections
-    if (connections.size === 1 && connections.has(null)) request.dcrf = connections.get(null)!
   }
 
   const userPreHandler = routeOptions.preHandler
@@ -91,34 +105,33 @@ function mountRoute (
     // Synchronous on purpose: a listener attached after an await would miss the first frames.
     handler: (socket: WebSocket, request: FastifyRequest) => {
       handshakeDone(request)
-      const connections = (request as UpgradeRequest)[kConnections]!
+      const consumers: Consumers = single !== null ? request.dcrf as Connection : (request as UpgradeRequest)[kConnections]!
       const guard = new SocketGuard(socket, runtime.limits, request.log)
       runtime.sockets.add(guard)
-      for (const [name, connection] of connections) connection.open(socket, sendTextFor(guard, name), guard)
+      for (const connection of each(consumers)) connection.open(socket, guard)
       socket.on('message', (data, isBinary) => {
         if (frameSize(data) > maxFrameSize) {
           request.log.warn({ size: frameSize(data), maxFrameSize }, 'frame too large; closing')
           socket.close(MESSAGE_TOO_BIG, 'Message too big')
           return
         }
-        onMessage(guard, connections, data, isBinary)
+        onMessage(guard, consumers, data, isBinary)
       })
       socket.on('close', (code) => {
         runtime.sockets.delete(guard)
-        for (const connection of connections.values()) connection.handleClose(code)
+        for (const connection of each(consumers)) connection.handleClose(code)
       })
     }
   } as never)
 }
 
-function sendTextFor (guard: SocketGuard, stream: string | null): SendText {
-  if (stream === null) return (text) => guard.send(text)
-  // The stream envelope is built around the payload's text: the payload is serialized only once.
-  const prefix = `{"stream":${JSON.stringify(stream)},"payload":`
-  return (text) => guard.send(prefix + text + '}')
+/** A frame of a stream of a multiplexed socket, around the payload's text. */
+function inStream (stream: string, text: string): string {
+  return `{"stream":${JSON.stringify(stream)},"payload":${text}}`
 }
 
-const kHandshakeTimer = Symbol('fastify-dcrf.handshake-timer')
+/** The handshake clocks running, by request: forgotten when the handshake completes. */
+const handshakes = new WeakMap<FastifyRequest, { timer: NodeJS.Timeout, stop: () => void }>()
 
 /**
  * Starts the handshake clock of an upgrade request: a socket whose upgrade (route hooks and connect
@@ -133,18 +146,24 @@ export function handshakeStarted (request: FastifyRequest, timeout: number): voi
     socket.destroy()
   }, timeout)
   timer.unref()
-  socket.once('close', () => clearTimeout(timer))
-  ;(request as FastifyRequest & { [kHandshakeTimer]?: NodeJS.Timeout })[kHandshakeTimer] = timer
+  const stop = (): void => clearTimeout(timer)
+  socket.once('close', stop)
+  handshakes.set(request, { timer, stop })
 }
 
+/** Stops the handshake clock, and lets go of it: an open connection keeps nothing of it. */
 function handshakeDone (request: FastifyRequest): void {
-  clearTimeout((request as FastifyRequest & { [kHandshakeTimer]?: NodeJS.Timeout })[kHandshakeTimer])
+  const handshake = handshakes.get(request)
+  if (handshake === undefined) return
+  handshakes.delete(request)
+  clearTimeout(handshake.timer)
+  request.raw.socket.removeListener('close', handshake.stop)
 }
 
 /** Mounts one consumer on `path`. */
 export function mountConsumer (app: FastifyInstance, runtime: Runtime, maxFrameSize: number, path: string, consumer: AnyConsumer, routeOptions: ConsumerRouteOptions = {}): void {
-  mountRoute(app, runtime, maxFrameSize, path, new Map([[null, consumer]]), routeOptions, (_guard, connections, data, isBinary) => {
-    const connection = connections.get(null)!
+  mountRoute(app, runtime, maxFrameSize, path, new Map([[null, consumer]]), routeOptions, (_guard, consumers, data, isBinary) => {
+    const connection = consumers as Connection
     let frame: Record<string, unknown>
     try {
       frame = parseFrame(data, isBinary)
@@ -164,7 +183,8 @@ export function mountMultiplexer (app: FastifyInstance, runtime: Runtime, maxFra
   if (typeof streams !== 'object' || streams === null || Object.keys(streams).length === 0) {
     throw new errors.DCRF_ERR_INVALID_CONSUMER(path, 'a multiplexer needs at least one stream')
   }
-  mountRoute(app, runtime, maxFrameSize, path, new Map(Object.entries(streams)), routeOptions, (guard, connections, data, isBinary) => {
+  mountRoute(app, runtime, maxFrameSize, path, new Map(Object.entries(streams)), routeOptions, (guard, consumers, data, isBinary) => {
+    const connections = consumers as Map<string | null, Connection>
     const log = connections.values().next().value!.log
     // Errors that belong to no stream are answered outside the envelope.
     const unrouted = (err: Error): void => {
@@ -188,7 +208,7 @@ export function mountMultiplexer (app: FastifyInstance, runtime: Runtime, maxFra
     if (connection === undefined) {
       const wire = toWireError(new errors.DCRF_ERR_UNKNOWN_STREAM(stream), log)
       const p = isPlainObject(payload) ? payload : {}
-      sendTextFor(guard, stream)(encodeReply(p.action ?? null, null, wire.errors, wire.status, p.request_id ?? null))
+      guard.send(inStream(stream, encodeReply(p.action ?? null, null, wire.errors, wire.status, p.request_id ?? null)))
       return
     }
     if (!isPlainObject(payload)) {

@@ -39,6 +39,18 @@ type Represent = (row: unknown, context: SerializerContext) => unknown
 type Reader = (row: Record<string, unknown>, context: SerializerContext) => unknown
 
 const kRepresent = Symbol('fastify-dcrf.represent')
+const kContextFree = Symbol('fastify-dcrf.context-free')
+
+/**
+ * Whether a serializer's output depends on the row alone, never on the serializer context: one made
+ * by `serializer()` without computed or nested fields. A fan-out serializes a row once for every
+ * subscriber of such a serializer.
+ */
+export function isContextFree (serializer: unknown): boolean {
+  const s = serializer as { [kContextFree]?: unknown, toRepresentation?: unknown } | null
+  // The mark names the toRepresentation it vouches for: a copy with its own one is not vouched for.
+  return s?.[kContextFree] !== undefined && s[kContextFree] === s.toRepresentation
+}
 
 const isPromise = (value: unknown): value is PromiseLike<unknown> =>
   typeof (value as PromiseLike<unknown> | null)?.then === 'function'
@@ -236,15 +248,21 @@ export function serializer<
     return checked ?? attrs as ValidatedOf<TTable>
   }
 
-  const result: Serializer<TTable, any> & { [kRepresent]: Represent } = {
+  const result: Serializer<TTable, any> & { [kRepresent]: Represent, [kContextFree]?: unknown } = {
     table,
     modelName: options.modelName ?? tableName.replace(/s$/, ''),
     fields: readable,
     writableFields: writable,
     inputSchema,
     outputSchema: Type.Object(outputProperties),
-    async toRepresentation (row, context = {}) {
-      return await represent(row, context)
+    toRepresentation (row, context = {}) {
+      // A promise either way, but no async function: a row whose fields are all synchronous
+      // costs one resolved promise, not an await.
+      try {
+        return Promise.resolve(represent(row, context))
+      } catch (err) {
+        return Promise.reject(err)
+      }
     },
     toRepresentationSync (row, context = {}) {
       const output = represent(row, context)
@@ -259,6 +277,9 @@ export function serializer<
     },
     validate,
     [kRepresent]: represent
+  }
+  if (readable.every((name) => !Object.hasOwn(computed, name) && !Object.hasOwn(nested, name))) {
+    result[kContextFree] = result.toRepresentation
   }
   return result
 }

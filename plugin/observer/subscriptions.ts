@@ -3,13 +3,14 @@
  * to single rows (DCRF's `ObserverModelInstanceMixin`), and the delivery of their messages in the
  * connection's queue.
  */
-import { and, eq } from 'drizzle-orm'
-import type { ActionArgs, ConsumerContext, ObserverSubscription, Permission } from '../../types/index.js'
+import { and, eq, type SQL } from 'drizzle-orm'
+import type { ActionArgs, ConsumerContext, ObserverSubscription, Permission, SerializerLike } from '../../types/index.js'
 import type { CompiledConsumer } from '../consumer.js'
 import { errors } from '../errors.js'
-import { genericOf } from '../generic.js'
+import { genericOf, selectOne } from '../generic.js'
 import { checkAll } from '../permissions.js'
-import { encodeRawReply } from '../protocol.js'
+import { rawReplyPrefix } from '../protocol.js'
+import { isContextFree } from '../serializer.js'
 import { toJson } from '../serializer-fields.js'
 import { ALL, instanceGroup, observerGroup, type InstanceMessage, type ObserverHub, type ObserverMessage } from './hub.js'
 
@@ -24,8 +25,39 @@ interface InstanceSubscription {
   requestIds: RequestIds
 }
 
-/** Per message and process: the re-read of the row per distinct queryset, shared by subscribers. */
-const rereads = new WeakMap<InstanceMessage, Map<string, Promise<Record<string, unknown> | undefined>>>()
+/**
+ * What the subscribers of one instance message share in this process, per distinct queryset: the
+ * re-read of the row, and the update frame built from it (up to its `request_id`) per serializer
+ * whose output depends on the row alone. Keyed by the message object, which the channel layer hands
+ * to every member of the group alike, and forgotten with it.
+ */
+interface SharedRead {
+  /** The row as the queryset sees it now; undefined when the row left it (or is gone). */
+  row: Promise<Record<string, unknown> | undefined>
+  /** The update frame per context-free serializer. */
+  frames: Map<SerializerLike, SharedFrame>
+}
+
+/**
+ * An update frame shared by subscribers: built once, then sent to each of them by one callback
+ * (rather than a promise continuation per subscriber, which a fan-out to thousands pays for).
+ */
+interface SharedFrame {
+  /** The frame up to its request id once built; null when the row is gone for this queryset. */
+  prefix: string | null | undefined
+  /** Subscribers whose queue waits for it, as pairs laid flat: subscriptions, subscription, … */
+  waiting: Array<Subscriptions | InstanceSubscription>
+  /** Settles once every waiting subscriber has been sent its frames. */
+  sent: Promise<void>
+}
+const rereads = new WeakMap<InstanceMessage, Map<string, SharedRead>>()
+// The reads of the message delivered last: a fan-out asks for the same message many times in a
+// row, and a variable is quicker to ask than the WeakMap.
+let lastMessage: InstanceMessage | null = null
+let lastReads: Map<string, SharedRead> | null = null
+
+/** The frame prefix of an observer message (its data as JSON), built once per message and process. */
+const observedFrames = new WeakMap<ObserverMessage, string>()
 
 /** The connection the subscriptions belong to. */
 export interface SubscriptionsHost extends ConsumerContext<any, any> {
@@ -144,64 +176,140 @@ export class Subscriptions {
     this.#instances.clear()
   }
 
-  /** Handles an observer message in the connection's queue. */
-  async deliverObserver (message: ObserverMessage): Promise<void> {
+  /** Handles an observer message in the connection's queue; returns a promise only when `handle` does. */
+  deliverObserver (message: ObserverMessage): unknown {
     const ids = this.#observed.get(observerGroup(message.observer, message.group))
     if (ids === undefined || ids.size === 0) return
     const definition = Object.values(this.#ctx.consumer.definition.observers ?? {}).find((d) => this.#hub.idOf(d) === message.observer)
     if (definition === undefined) return
-    const delivery = { action: message.action, requestIds: [...ids.values()], group: message.group }
     if (definition.options.handle !== undefined) {
-      await definition.options.handle(this.#ctx, message.data, delivery)
-      return
+      const delivery = { action: message.action, requestIds: [...ids.values()], group: message.group }
+      return definition.options.handle(this.#ctx, message.data, delivery)
     }
-    // One frame per subscribing request id; the data is serialized once for all of them.
-    const data = JSON.stringify(message.data ?? null)
-    for (const requestId of delivery.requestIds) this.#ctx.sendText(encodeRawReply(message.action, data, 200, requestId))
+    // One frame per subscribing request id; the data is serialized once per message for all of
+    // them, and the request ids are kept as JSON already (the keys of `ids`).
+    let prefix = observedFrames.get(message)
+    if (prefix === undefined) {
+      prefix = rawReplyPrefix(message.action, JSON.stringify(message.data ?? null), 200)
+      observedFrames.set(message, prefix)
+    }
+    for (const requestIdJson of ids.keys()) this.#ctx.sendText(prefix + requestIdJson + '}')
   }
 
   /**
    * Handles an instance message: the row is re-read through this consumer's queryset (once per
-   * process per distinct queryset) and serialized; a row the subscriber can no longer see is a
-   * delete for it, and an event its permissions deny is not sent at all.
+   * process per distinct queryset) and serialized (once per process per serializer, when its output
+   * depends on the row alone); a row the subscriber can no longer see is a delete for it, and an
+   * event its permissions deny is not sent at all. Returns a promise only when it has to wait.
    */
-  async deliverInstance (message: InstanceMessage, channelGroup: string): Promise<void> {
+  deliverInstance (message: InstanceMessage, channelGroup: string): Promise<void> | undefined {
     const subscription = this.#instances.get(channelGroup)
     if (subscription === undefined || subscription.requestIds.size === 0) return
     const ctx = this.#ctx
-    const args = { pk: subscription.lookup }
     const permissions = ctx.consumer.permissions ?? this.#defaultPermissions
-    if (!await checkAll(permissions, 'hasPermission', ctx, 'retrieve', args)) return
-    let row: Record<string, unknown> | undefined
-    if (message.action === 'update') row = await this.#reread(message, subscription)
-    const requestIds = [...subscription.requestIds.values()]
-    if (row === undefined) {
-      const data = JSON.stringify({ pk: subscription.lookup })
-      for (const requestId of requestIds) ctx.sendText(encodeRawReply('delete', data, 204, requestId))
-      return
-    }
-    const data = JSON.stringify(await ctx.serialize(row, 'retrieve') ?? null)
-    for (const requestId of requestIds) ctx.sendText(encodeRawReply('update', data, 200, requestId))
+    // checkAll stays synchronous when every check is: then no promise at all.
+    const allowed = permissions.length === 0 || checkAll(permissions, 'hasPermission', ctx, 'retrieve', { pk: subscription.lookup })
+    if (allowed === true) return this.#deliverAllowed(message, subscription)
+    if (allowed === false) return
+    return allowed.then((ok) => ok ? this.#deliverAllowed(message, subscription) : undefined)
   }
 
-  #reread (message: InstanceMessage, subscription: InstanceSubscription): Promise<Record<string, unknown> | undefined> {
+  #deliverAllowed (message: InstanceMessage, subscription: InstanceSubscription): Promise<void> | undefined {
+    if (message.action !== 'update') {
+      this.#sendInstance(subscription, null)
+      return
+    }
+    const shared = this.#sharedRead(message, subscription)
     const ctx = this.#ctx
-    const generic = genericOf(ctx)
-    const queryset = ctx.getQueryset({ pk: subscription.lookup })
-    const where = and(eq(generic.pkColumn, subscription.pk), queryset)
-    const db = ctx.db as unknown as { dialect: { sqlToQuery: (sql: unknown) => { sql: string, params: unknown[] } } }
-    const rendered = where === undefined ? '' : db.dialect.sqlToQuery(where)
-    const key = JSON.stringify([generic.tableName, rendered], (_k, v) => typeof v === 'bigint' ? v.toString() : v)
-    let cache = rereads.get(message)
-    if (cache === undefined) {
-      cache = new Map()
-      rereads.set(message, cache)
+    // What ctx.getSerializer('retrieve') answers, without a call when the consumer does not choose.
+    const serializer = ctx.consumer.definition.getSerializer === undefined ? genericOf(ctx).serializer : ctx.getSerializer('retrieve')
+    if (!isContextFree(serializer)) {
+      return shared.row.then((row) => this.#frameOf(row, serializer)).then((prefix) => this.#sendInstance(subscription, prefix))
     }
-    let read = cache.get(key)
-    if (read === undefined) {
-      read = ctx.db.select().from(generic.table).where(where).limit(1).then((rows: Array<Record<string, unknown>>) => rows[0])
-      cache.set(key, read)
+    let frame = shared.frames.get(serializer)
+    if (frame === undefined) {
+      const created: SharedFrame = { prefix: undefined, waiting: [], sent: Promise.resolve() }
+      created.sent = shared.row.then((row) => this.#frameOf(row, serializer)).then((prefix) => {
+        created.prefix = prefix
+        const waiting = created.waiting
+        created.waiting = []
+        for (let i = 0; i < waiting.length; i += 2) {
+          const subscriptions = waiting[i] as Subscriptions
+          try {
+            subscriptions.#sendInstance(waiting[i + 1] as InstanceSubscription, prefix)
+          } catch (err) {
+            subscriptions.#ctx.log.error({ err }, 'consumer task failed')
+          }
+        }
+      })
+      shared.frames.set(serializer, created)
+      frame = created
     }
-    return read
+    if (frame.prefix !== undefined) {
+      this.#sendInstance(subscription, frame.prefix)
+      return
+    }
+    frame.waiting.push(this, subscription)
+    return frame.sent
   }
+
+  /**
+   * Starts the re-read of an update as it arrives at a connection whose queue is busy, so that the
+   * queue finds it done (or under way) when it gets to the event: events queued behind each other
+   * have their reads pipelined instead of waiting one round trip each. The queryset is asked again
+   * when the event is handled; should it have changed meanwhile, the row is read again.
+   */
+  prefetchInstance (message: InstanceMessage, channelGroup: string): void {
+    if (message.action !== 'update') return
+    const subscription = this.#instances.get(channelGroup)
+    if (subscription === undefined || subscription.requestIds.size === 0) return
+    this.#sharedRead(message, subscription)
+  }
+
+  /** The re-read of the row of a message through this connection's queryset, shared in this process. */
+  #sharedRead (message: InstanceMessage, subscription: InstanceSubscription): SharedRead {
+    const ctx = this.#ctx
+    const queryset = ctx.consumer.definition.queryset === undefined ? undefined : ctx.getQueryset({ pk: subscription.lookup })
+    // Consumers without a queryset (the common case) share one read, with no SQL to render as a key.
+    const key = queryset === undefined ? '' : querysetKey(ctx.db, queryset)
+    let reads = lastMessage === message ? lastReads! : rereads.get(message)
+    if (reads === undefined) {
+      reads = new Map()
+      rereads.set(message, reads)
+    }
+    lastMessage = message
+    lastReads = reads
+    let shared = reads.get(key)
+    if (shared === undefined) {
+      const generic = genericOf(ctx)
+      const rows: Promise<Array<Record<string, unknown>>> = queryset === undefined
+        ? selectOne(ctx.db, generic, 'pk', subscription.pk)
+        : ctx.db.select().from(generic.table).where(and(eq(generic.pkColumn, subscription.pk), queryset)).limit(1)
+      shared = { row: rows.then((found) => found[0]), frames: new Map() }
+      // A prefetched read may end up unused (the event denied, the socket closed): its failure is
+      // reported by the deliveries that use it, never as an unhandled rejection.
+      shared.row.catch(() => {})
+      reads.set(key, shared)
+    }
+    return shared
+  }
+
+  /** Sends an update (the frame's prefix) or, for `null`, a delete to each request id of the subscription. */
+  #sendInstance (subscription: InstanceSubscription, prefix: string | null): void {
+    const frame = prefix ?? rawReplyPrefix('delete', JSON.stringify({ pk: subscription.lookup }), 204)
+    for (const requestIdJson of subscription.requestIds.keys()) this.#ctx.sendText(frame + requestIdJson + '}')
+  }
+
+  /** The update frame of a row (up to its request id), or null when the subscriber can no longer see the row. */
+  async #frameOf (row: Record<string, unknown> | undefined, serializer: SerializerLike): Promise<string | null> {
+    if (row === undefined) return null
+    const data = await serializer.toRepresentation(row, this.#ctx.serializerContext())
+    return rawReplyPrefix('update', JSON.stringify(data ?? null), 200)
+  }
+}
+
+/** A queryset condition as a key: subscribers whose conditions render alike share a re-read. */
+function querysetKey (db: unknown, queryset: SQL): string {
+  const { sql, params } = (db as { dialect: { sqlToQuery: (sql: SQL) => { sql: string, params: unknown[] } } }).dialect.sqlToQuery(queryset)
+  return JSON.stringify([sql, params], (_k, v) => typeof v === 'bigint' ? v.toString() : v)
 }
