@@ -64,6 +64,9 @@ export function captureChanges<TDb extends Database> (db: TDb, onCommit: (events
 
 type AnyFunction = (...args: any[]) => any
 
+/** The name captured statements are prepared under (PGlite ignores it). */
+const CAPTURED_STATEMENT = 'dcrf_capture'
+
 interface DatabaseMembers {
   insert (table: PgTable): Record<string, AnyFunction>
   update (table: PgTable): Record<string, AnyFunction>
@@ -131,7 +134,9 @@ function instrument (builder: Record<string, AnyFunction>, table: PgTable, actio
   const { prepare } = builder
   // QueryPromise's then() awaits this.execute()
   builder.execute = async (placeholders?: Record<string, unknown>) => {
-    const prepared = prepareCaptured(internals, info, action, upsert)
+    // Named, so that postgres.js prepares it: one round trip, pipelined, and planned once per
+    // connection for each shape of statement (it keys prepared statements by their text).
+    const prepared = prepareCaptured(internals, info, action, upsert, CAPTURED_STATEMENT)
     return settle(await prepared.execute(placeholders), capture, scope)
   }
   builder.prepare = (name?: string) => {
