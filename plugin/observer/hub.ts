@@ -56,6 +56,7 @@ export class ObserverHub {
   #channelLayer: ChannelLayer
   #log: FastifyBaseLogger
   #ids = new WeakMap<ObserverDefinition, string>()
+  #definitions = new Map<string, ObserverDefinition>()
   #taken = new Set<string>()
   #byTable = new Map<PgTable, RegisteredObserver[]>()
   #bySignal = new Map<string, RegisteredObserver[]>()
@@ -81,6 +82,7 @@ export class ObserverHub {
     for (let n = 2; this.#taken.has(id); n++) id = `${base}#${n}`
     this.#taken.add(id)
     this.#ids.set(definition, id)
+    this.#definitions.set(id, definition)
     const registered = { id, definition }
     if (definition.kind === 'model') {
       const list = this.#byTable.get(definition.table) ?? []
@@ -95,6 +97,11 @@ export class ObserverHub {
   }
 
   /** The id of a registered observer. */
+  /** The observer registered under an id (a message names its observer by id). */
+  definitionOf (id: string): ObserverDefinition | undefined {
+    return this.#definitions.get(id)
+  }
+
   idOf (definition: ObserverDefinition): string | undefined {
     return this.#ids.get(definition)
   }

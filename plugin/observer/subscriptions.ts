@@ -180,7 +180,8 @@ export class Subscriptions {
   deliverObserver (message: ObserverMessage): unknown {
     const ids = this.#observed.get(observerGroup(message.observer, message.group))
     if (ids === undefined || ids.size === 0) return
-    const definition = Object.values(this.#ctx.consumer.definition.observers ?? {}).find((d) => this.#hub.idOf(d) === message.observer)
+    // A connection holds request ids for an observer only after subscribing through its consumer.
+    const definition = this.#hub.definitionOf(message.observer)
     if (definition === undefined) return
     if (definition.options.handle !== undefined) {
       const delivery = { action: message.action, requestIds: [...ids.values()], group: message.group }
