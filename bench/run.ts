@@ -7,8 +7,9 @@
  *   npx tsx --conditions=source bench/run.ts             the full run (PostgreSQL, Redis), ~5 min
  *   … bench/run.ts --smoke                                a few connections for a few hundred ms
  *   … bench/run.ts --only=actions,fanout                  some scenarios (actions, fanout, cross, idle, pool)
- *   … bench/run.ts --only=fanout --subscribers=10000      some fan-out sizes (--connections: action
- *                                                          concurrencies, --pool: postgres.js pool sizes)
+ *   … bench/run.ts --only=fanout --subscribers=10000      some fan-out sizes (--patches: patches per
+ *                                                          size, --connections: action concurrencies,
+ *                                                          --pool: postgres.js pool sizes)
  *   … bench/run.ts --profile                              also CPU profiles of both servers, summarized
  *   … bench/run.ts --json=results.json                    also the raw figures
  *
@@ -38,6 +39,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     connections: { type: 'string' },
     subscribers: { type: 'string' },
+    patches: { type: 'string' },
     pool: { type: 'string' },
     profile: { type: 'boolean', default: false },
     json: { type: 'string' }
@@ -62,6 +64,7 @@ const plan = args.smoke
     }
 if (args.connections !== undefined) plan.actions.connections = args.connections.split(',').map(Number)
 if (args.subscribers !== undefined) plan.fanout.subscribers = args.subscribers.split(',').map(Number)
+if (args.patches !== undefined) plan.fanout.patches = Number(args.patches)
 if (args.pool !== undefined && plan.pool !== null) plan.pool.sizes = args.pool.split(',').map(Number)
 const SCENARIOS = ['actions', 'fanout', 'cross', 'idle', 'pool']
 const only = new Set(args.only?.split(',') ?? SCENARIOS)

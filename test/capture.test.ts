@@ -2,6 +2,7 @@ import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { count, eq, getTableName, gt, inArray, is, sql } from 'drizzle-orm'
 import {
+  customType,
   integer,
   PgDatabase,
   pgSchema,
@@ -36,13 +37,24 @@ const memberships = pgTable('memberships', {
 }, (t) => [primaryKey({ columns: [t.userId, t.groupId] })])
 const docs = pgTable('docs', { id: uuid('id').primaryKey().defaultRandom(), title: text('title').notNull() })
 const logs = pgTable('logs', { msg: text('msg').notNull(), level: integer('level').notNull() })
+const visits = pgTable('visits', { id: integer('id').primaryKey(), at: timestamp('at', { precision: 3 }) })
+let stamped = 0
+/** Upper-cases on the way in, in SQL: its encoder returns SQL, not a value. */
+const shout = customType<{ data: string, driverData: string }>({ dataType: () => 'text', toDriver: (value) => sql`upper(${value})` })
+const notes = pgTable('notes', {
+  id: integer('id').primaryKey(),
+  body: shout('body'),
+  stamp: text('stamp').$onUpdate(() => `update ${++stamped}`)
+})
 
 const DDL = `
   create table items (id serial primary key, name text not null, qty integer not null default 0, created_at timestamp(3) not null);
   create table tags (slug text primary key, label text);
   create table memberships (user_id integer not null, group_id integer not null, role text not null, primary key (user_id, group_id));
   create table docs (id uuid primary key default gen_random_uuid(), title text not null);
-  create table logs (msg text not null, level integer not null)
+  create table logs (msg text not null, level integer not null);
+  create table notes (id integer primary key, body text, stamp text);
+  create table visits (id integer primary key, at timestamp(3))
 `
 
 /** A distinct, millisecond-precise timestamp per item. */
@@ -383,6 +395,55 @@ for (const backend of backends) {
       [created(items, { id: 101, name: 'five', qty: 0, createdAt: at(5) }, 101)],
       [created(tags, { slug: 'five', label: 'copied' }, 'five')]
     ])
+  })
+
+  test(name('writes of one shape share one statement, each binding its own values'), async (t) => {
+    const { db, plain, batches, seed } = await setup(t, backend)
+    await seed(item(1, 'a'), item(2, 'b'), item(3, 'c'))
+    for (const [id, name] of [[1, 'x'], [2, 'y'], [1, 'z']] as const) await db.update(items).set({ name }).where(eq(items.id, id))
+    // values inside SQL expressions, dates through their column's encoder, lists of other lengths
+    for (const n of [2, 5]) await db.update(items).set({ qty: sql`${items.qty} + ${n}` }).where(eq(items.id, 3))
+    for (const id of [1, 2]) await db.update(items).set({ createdAt: at(10 + id) }).where(eq(items.id, id))
+    await db.update(items).set({ qty: 1 }).where(inArray(items.id, [1, 2]))
+    await db.update(items).set({ qty: 9 }).where(inArray(items.id, [3]))
+    // null in place of a value, columns left to their defaults, several rows
+    await db.insert(tags).values({ slug: 'a', label: 'A' })
+    await db.insert(tags).values({ slug: 'b', label: null })
+    await db.insert(tags).values({ slug: 'c', label: 'C' })
+    await db.update(tags).set({ label: null }).where(eq(tags.slug, 'a'))
+    await db.update(tags).set({ label: 'B' }).where(eq(tags.slug, 'b'))
+    // (a timestamp's encoder does not take null)
+    await db.insert(visits).values([{ id: 1, at: at(1) }, { id: 2, at: null }])
+    await db.update(visits).set({ at: null }).where(eq(visits.id, 1))
+    await db.update(visits).set({ at: at(2) }).where(eq(visits.id, 2))
+    assert.deepEqual(await plain.select().from(visits).orderBy(visits.id), [{ id: 1, at: null }, { id: 2, at: at(2) }])
+    await db.insert(items).values([{ name: 'm', createdAt: at(20) }, { name: 'n', qty: 4, createdAt: at(21) }])
+    await db.insert(items).values([{ name: 'o', createdAt: at(22) }, { name: 'p', qty: 6, createdAt: at(23) }])
+    await db.delete(items).where(eq(items.id, 101))
+    // the same shapes inside a transaction, on its own connection
+    await assert.rejects(db.transaction(async (tx) => {
+      await tx.update(items).set({ name: 'rolled back' }).where(eq(items.id, 2))
+      throw new Error('rollback')
+    }))
+    assert.deepEqual(await plain.select().from(items).orderBy(items.id), [
+      { ...item(1, 'z', 1), createdAt: at(11) },
+      { ...item(2, 'y', 1), createdAt: at(12) },
+      item(3, 'c', 9),
+      { id: 102, name: 'n', qty: 4, createdAt: at(21) },
+      { id: 103, name: 'o', qty: 0, createdAt: at(22) },
+      { id: 104, name: 'p', qty: 6, createdAt: at(23) }
+    ])
+    assert.deepEqual(await plain.select().from(tags).orderBy(tags.slug), [{ slug: 'a', label: null }, { slug: 'b', label: 'B' }, { slug: 'c', label: 'C' }])
+    assert.deepEqual(batches.at(-1), [deleted(items, { id: 101, name: 'm', qty: 0, createdAt: at(20) }, 101)])
+    assert.deepEqual(batches[3], [updated(items, item(3, 'c', 2), item(3, 'c'), 3)])
+    assert.deepEqual(batches[4], [updated(items, item(3, 'c', 7), item(3, 'c', 2), 3)])
+
+    // Encoders that return SQL, values computed per write ($onUpdate): each write on its own.
+    await db.insert(notes).values({ id: 1, body: 'first' })
+    await db.update(notes).set({ body: 'second' }).where(eq(notes.id, 1))
+    await db.update(notes).set({ body: 'third' }).where(eq(notes.id, 1))
+    assert.deepEqual(await plain.select().from(notes), [{ id: 1, body: 'THIRD', stamp: `update ${stamped}` }])
+    assert.deepEqual(batches.slice(-2).map(([event]) => event.row.stamp), [`update ${stamped - 1}`, `update ${stamped}`])
   })
 
   test(name('tables in a named schema'), async (t) => {

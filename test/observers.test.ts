@@ -269,6 +269,9 @@ for (const backend of backends) {
       lookupField: 'username',
       actions: { ...instanceSubscriptions() }
     }))
+    // The same SQL table through another definition: other keys, so it reads the row itself.
+    const people = pgTable('users', { id: serial('id').primaryKey(), name: text('username').notNull() })
+    app.dcrf.consumer('/ws/people/', defineConsumer({ table: people, actions: { ...instanceSubscriptions() } }))
     const a = await Client.open(app, '/ws/users/')
     const b = await Client.open(app, '/ws/users/')
     const hider = await Client.open(app, '/ws/users/?hide=renamed')
@@ -278,6 +281,8 @@ for (const backend of backends) {
     assert.deepEqual(await b.request({ action: 'subscribe_instance', pk: '2', request_id: [1] }), reply('subscribe_instance', null, 201, [1]))
     assert.deepEqual(await hider.request({ action: 'subscribe_instance', pk: 2, request_id: 'h' }), reply('subscribe_instance', null, 201, 'h'))
     assert.deepEqual(await byName.request({ action: 'subscribe_instance', pk: 'two', request_id: 'n' }), reply('subscribe_instance', null, 201, 'n'))
+    const person = await Client.open(app, '/ws/people/')
+    assert.deepEqual(await person.request({ action: 'subscribe_instance', pk: 2, request_id: 'p' }), reply('subscribe_instance', null, 201, 'p'))
     assert.deepEqual(await a.request({ action: 'subscribe_instance', pk: 99, request_id: 'x' }), reply('subscribe_instance', null, 404, 'x', ['Not found']))
     assert.deepEqual(await a.request({ action: 'subscribe_instance', pk: 1 }), reply('subscribe_instance', null, 400, null, [{ request_id: ['This field is required.'] }]))
 
@@ -289,9 +294,12 @@ for (const backend of backends) {
     // For the connection whose queryset no longer holds the row, the row is gone.
     assert.deepEqual(await hider.next(), reply('delete', { pk: 2 }, 204, 'h'))
     assert.deepEqual(await byName.next(), reply('update', row, 200, 'n'))
-    // One re-read per distinct queryset in this process: a, b and byName share one, hider has its own.
+    assert.deepEqual(await person.next(), reply('update', { id: 2, name: 'renamed' }, 200, 'p'))
+    // Without a queryset, every row is visible: a, b and byName get the row as the update
+    // committed it, with no re-read. hider reads it through its queryset, person through its table.
     const rereads = queries.slice(before).filter((q) => /^select/i.test(q))
     assert.equal(rereads.length, 2)
+    assert.ok(rereads.some((q) => /"username" <> \$/.test(q)), rereads.join('\n'))
 
     // Unsubscribing one request id keeps the other.
     assert.deepEqual(await a.request({ action: 'unsubscribe_instance', pk: 2, request_id: 'a1' }), reply('unsubscribe_instance', null, 204, 'a1'))

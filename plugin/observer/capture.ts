@@ -16,7 +16,7 @@
 import type { PgTable } from 'drizzle-orm/pg-core'
 import type { Database } from '../../types/index.js'
 import { netEffect, type Change, type ChangeAction, type ChangeEvent } from './change.js'
-import { prepareCaptured, type Outcome, type WriteBuilder } from './statement.js'
+import { executeCaptured, prepareCaptured, type Outcome, type WriteBuilder } from './statement.js'
 import { tableInfo } from './table-info.js'
 
 export type { ChangeAction, ChangeEvent, Row } from './change.js'
@@ -136,8 +136,7 @@ function instrument (builder: Record<string, AnyFunction>, table: PgTable, actio
   builder.execute = async (placeholders?: Record<string, unknown>) => {
     // Named, so that postgres.js prepares it: one round trip, pipelined, and planned once per
     // connection for each shape of statement (it keys prepared statements by their text).
-    const prepared = prepareCaptured(internals, info, action, upsert, CAPTURED_STATEMENT)
-    return settle(await prepared.execute(placeholders), capture, scope)
+    return settle(await executeCaptured(internals, info, action, upsert, CAPTURED_STATEMENT, placeholders), capture, scope)
   }
   builder.prepare = (name?: string) => {
     const captured = prepareCaptured(internals, info, action, upsert, name)

@@ -20,7 +20,10 @@ export interface ObserverMessage extends GroupMessage {
   data: unknown
 }
 
-/** The channel message of an instance subscription: the subscriber re-reads the row itself. */
+/**
+ * The channel message of an instance subscription: the subscriber re-reads the row itself, unless
+ * the message comes from this process and the row it committed fits (see {@link committedRow}).
+ */
 export interface InstanceMessage extends GroupMessage {
   type: typeof INSTANCE_MESSAGE
   action: 'update' | 'delete'
@@ -28,6 +31,20 @@ export interface InstanceMessage extends GroupMessage {
 
 export const OBSERVER_MESSAGE = 'dcrf.observer'
 export const INSTANCE_MESSAGE = 'dcrf.instance'
+
+/** The rows instance messages published in this process were written as (the in-process channel layer hands on the message itself). */
+const committedRows = new WeakMap<InstanceMessage, { table: PgTable, row: Record<string, unknown> }>()
+
+/**
+ * The row an update committed, when its message was published in this process through the same
+ * table object (column keys and types of another definition of the table would differ): a
+ * subscriber whose queryset is the whole table would read back exactly that row. Undefined
+ * otherwise (a message from another process, through Redis: it re-reads).
+ */
+export function committedRow (message: InstanceMessage, table: PgTable): Record<string, unknown> | undefined {
+  const committed = committedRows.get(message)
+  return committed !== undefined && committed.table === table ? committed.row : undefined
+}
 
 /** A registered observer: its definition and the id every process derives alike. */
 export interface RegisteredObserver {
@@ -166,6 +183,7 @@ export class ObserverHub {
     }
     if (event.pk !== null && this.#instanceTables.has(event.tableName) && event.action !== 'create') {
       const message: InstanceMessage = { type: INSTANCE_MESSAGE, action: event.action }
+      if (event.action === 'update') committedRows.set(message, { table: event.table, row: event.row })
       await this.#channelLayer.groupSend(instanceGroup(event.tableName, toJson(event.pk)), message)
     }
   }

@@ -14,7 +14,7 @@
  * with no extra round trip and no extra transaction around a lone statement, on any PostgreSQL.
  */
 import * as drizzle from 'drizzle-orm'
-import { and, sql, type SQL } from 'drizzle-orm'
+import { and, sql, type Query, type SQL } from 'drizzle-orm'
 import {
   extractUsedTable,
   type PgDeleteConfig,
@@ -26,6 +26,7 @@ import {
   type SelectedFieldsOrdered
 } from 'drizzle-orm/pg-core'
 import type { Change, ChangeAction, Row } from './change.js'
+import { shapeOf } from './shape.js'
 import { keyOf, type TableInfo } from './table-info.js'
 
 /** The internals of Drizzle's insert/update/delete builders (drizzle-orm 0.45) that capture reads. */
@@ -59,12 +60,59 @@ const OLD = sql.identifier('__dcrf_old')
 const PREVIOUS = sql.identifier('__dcrf_prev')
 const COMMANDS: Record<ChangeAction, string> = { create: 'INSERT', update: 'UPDATE', delete: 'DELETE' }
 
+/** A captured statement rendered: its SQL, how to map its rows, what the driver is told of it. */
+interface Rendered {
+  query: Query
+  mapper: (rows: unknown[][]) => Outcome
+  metadata: { type: 'insert' | 'update' | 'delete', tables: string[] }
+}
+
+type CapturedQuery = PgPreparedQuery<{ execute: Outcome, all: unknown, values: unknown }>
+
 /**
  * Prepares the captured form of a write builder's statement. `upsert` says the insert has
  * `onConflictDoUpdate` (its updated rows then read their previous state). `execute` resolves to an
  * {@link Outcome}.
  */
-export function prepareCaptured (builder: WriteBuilder, info: TableInfo, action: ChangeAction, upsert: boolean, name?: string): PgPreparedQuery<{ execute: Outcome, all: unknown, values: unknown }> {
+export function prepareCaptured (builder: WriteBuilder, info: TableInfo, action: ChangeAction, upsert: boolean, name?: string): CapturedQuery {
+  return prepareRendered(builder, render(builder, info, action, upsert), name)
+}
+
+function prepareRendered (builder: WriteBuilder, rendered: Rendered, name: string | undefined): CapturedQuery {
+  return builder.session.prepareQuery(rendered.query, undefined, name, true, rendered.mapper, rendered.metadata, builder.cacheConfig as never)
+}
+
+/** Rendered statements by shape (`./shape.ts`), per dialect: a database and its transactions share them. */
+const rendered = new WeakMap<PgDialect, Map<string, Rendered>>()
+/** Shapes kept per dialect; past it the oldest is forgotten (a shape comes from code, and from which columns a client sets). */
+const MAX_SHAPES = 500
+
+/**
+ * Runs a write builder's captured statement. A write with a shape runs the statement rendered for
+ * its shape, with its values as placeholders: rendered once, not once per write.
+ */
+export function executeCaptured (builder: WriteBuilder, info: TableInfo, action: ChangeAction, upsert: boolean, name: string, placeholders: Record<string, unknown> | undefined): Promise<Outcome> {
+  const shape = upsert || builder.cacheConfig !== undefined ? null : shapeOf(builder.config, info, action, false)
+  if (shape === null) return prepareCaptured(builder, info, action, upsert, name).execute(placeholders)
+  let shapes = rendered.get(builder.dialect)
+  if (shapes === undefined) {
+    shapes = new Map()
+    rendered.set(builder.dialect, shapes)
+  }
+  let statement = shapes.get(shape.key)
+  if (statement === undefined) {
+    const template = shapeOf(builder.config, info, action, true)!.template!
+    statement = render({ ...builder, config: template }, info, action, false)
+    if (shapes.size >= MAX_SHAPES) shapes.delete(shapes.keys().next().value!)
+    shapes.set(shape.key, statement)
+  }
+  const values: Record<string, unknown> = {}
+  const bound = shape.values
+  for (let i = 0; i < bound.length; i++) values['p' + i] = bound[i]
+  return prepareRendered(builder, statement, name).execute(values)
+}
+
+function render (builder: WriteBuilder, info: TableInfo, action: ChangeAction, upsert: boolean): Rendered {
   const { dialect, config } = builder
   const internals = dialect as unknown as DialectInternals
   const userFields = config.returning
@@ -129,15 +177,11 @@ export function prepareCaptured (builder: WriteBuilder, info: TableInfo, action:
     return { result, changes }
   }
 
-  return builder.session.prepareQuery(
-    dialect.sqlToQuery(statement),
-    undefined,
-    name,
-    true,
+  return {
+    query: dialect.sqlToQuery(statement),
     mapper,
-    { type: action === 'create' ? 'insert' : action, tables: extractUsedTable(config.table) },
-    builder.cacheConfig as never
-  )
+    metadata: { type: action === 'create' ? 'insert' : action, tables: extractUsedTable(config.table) }
+  }
 }
 
 /**

@@ -4,6 +4,7 @@
  * connection's queue.
  */
 import { and, eq, type SQL } from 'drizzle-orm'
+import type { PgTable } from 'drizzle-orm/pg-core'
 import type { ActionArgs, ConsumerContext, ObserverSubscription, Permission, SerializerLike } from '../../types/index.js'
 import type { CompiledConsumer } from '../consumer.js'
 import { errors } from '../errors.js'
@@ -12,7 +13,7 @@ import { checkAll } from '../permissions.js'
 import { rawReplyPrefix } from '../protocol.js'
 import { isContextFree } from '../serializer.js'
 import { toJson } from '../serializer-fields.js'
-import { ALL, instanceGroup, observerGroup, type InstanceMessage, type ObserverHub, type ObserverMessage } from './hub.js'
+import { ALL, committedRow, instanceGroup, observerGroup, type InstanceMessage, type ObserverHub, type ObserverMessage } from './hub.js'
 
 /** Request ids keyed by their JSON, so that ids of any JSON type compare by value. */
 type RequestIds = Map<string, unknown>
@@ -26,7 +27,7 @@ interface InstanceSubscription {
 }
 
 /**
- * What the subscribers of one instance message share in this process, per distinct queryset: the
+ * What the subscribers of one instance message share in this process, per table and distinct queryset: the
  * re-read of the row, and the update frame built from it (up to its `request_id`) per serializer
  * whose output depends on the row alone. Keyed by the message object, which the channel layer hands
  * to every member of the group alike, and forgotten with it.
@@ -271,8 +272,11 @@ export class Subscriptions {
   #sharedRead (message: InstanceMessage, subscription: InstanceSubscription): SharedRead {
     const ctx = this.#ctx
     const queryset = ctx.consumer.definition.queryset === undefined ? undefined : ctx.getQueryset({ pk: subscription.lookup })
-    // Consumers without a queryset (the common case) share one read, with no SQL to render as a key.
-    const key = queryset === undefined ? '' : querysetKey(ctx.db, queryset)
+    const generic = genericOf(ctx)
+    // Per table object (another definition of the same SQL table reads other keys) and queryset;
+    // consumers without a queryset (the common case) share one read, with no SQL to render as a key.
+    const table = tableKey(generic.table)
+    const key = queryset === undefined ? table : table + querysetKey(ctx.db, queryset)
     let reads = lastMessage === message ? lastReads! : rereads.get(message)
     if (reads === undefined) {
       reads = new Map()
@@ -282,11 +286,16 @@ export class Subscriptions {
     lastReads = reads
     let shared = reads.get(key)
     if (shared === undefined) {
-      const generic = genericOf(ctx)
-      const rows: Promise<Array<Record<string, unknown>>> = queryset === undefined
-        ? selectOne(ctx.db, generic, 'pk', subscription.pk)
-        : ctx.db.select().from(generic.table).where(and(eq(generic.pkColumn, subscription.pk), queryset)).limit(1)
-      shared = { row: rows.then((found) => found[0]), frames: new Map() }
+      // Without a queryset every row is visible: the row the update committed is what a re-read
+      // would find (or older than it, when another change follows — whose own event comes next).
+      const committed = queryset === undefined ? committedRow(message, generic.table) : undefined
+      const row: Promise<Record<string, unknown> | undefined> = committed !== undefined
+        ? Promise.resolve(committed)
+        : (queryset === undefined
+            ? selectOne(ctx.db, generic, 'pk', subscription.pk)
+            : ctx.db.select().from(generic.table).where(and(eq(generic.pkColumn, subscription.pk), queryset)).limit(1)
+          ).then((found) => found[0])
+      shared = { row, frames: new Map() }
       // A prefetched read may end up unused (the event denied, the socket closed): its failure is
       // reported by the deliveries that use it, never as an unhandled rejection.
       shared.row.catch(() => {})
@@ -307,6 +316,18 @@ export class Subscriptions {
     const data = await serializer.toRepresentation(row, this.#ctx.serializerContext())
     return rawReplyPrefix('update', JSON.stringify(data ?? null), 200)
   }
+}
+
+const tableKeys = new WeakMap<PgTable, string>()
+let tables = 0
+/** A key naming a table object. */
+function tableKey (table: PgTable): string {
+  let key = tableKeys.get(table)
+  if (key === undefined) {
+    key = `t${++tables}:`
+    tableKeys.set(table, key)
+  }
+  return key
 }
 
 /** A queryset condition as a key: subscribers whose conditions render alike share a re-read. */
