@@ -14,7 +14,6 @@ import type { FastifyInstance } from 'fastify'
 import { databaseValidationError, errors, type Database, type ValidationErrorDetail } from 'fastify-dcrf'
 import { userOf } from './auth.js'
 import { userSerializer } from './consumers/users.js'
-import { withHashedPassword } from './passwords.js'
 import { users } from './schema.js'
 
 const UserParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1 }) })
@@ -43,7 +42,7 @@ export async function restApi (app: FastifyInstance, { db }: { db: Database }): 
 
   app.post('/api/users/', async (request, reply) => {
     const values = await userSerializer.validate(request.body)
-    const [row] = await db.insert(users).values(await withHashedPassword(values) as typeof users.$inferInsert).returning()
+    const [row] = await db.insert(users).values(values as typeof users.$inferInsert).returning()
     return reply.code(201).send(await userSerializer.toRepresentation(row))
   })
 
@@ -54,7 +53,7 @@ export async function restApi (app: FastifyInstance, { db }: { db: Database }): 
     const values = await userSerializer.validate(request.body, { partial: true })
     const [row] = Object.keys(values).length === 0
       ? await db.select().from(users).where(eq(users.id, user.id))
-      : await db.update(users).set(await withHashedPassword(values)).where(eq(users.id, user.id)).returning()
+      : await db.update(users).set(values).where(eq(users.id, user.id)).returning()
     return row === undefined ? reply.code(404).send(notFound) : userSerializer.toRepresentation(row)
   })
 }

@@ -24,6 +24,12 @@ export interface GenericConfig {
   order: Array<SQL | PgColumn>
   /** The prepared row lookups of this table, per database (the plugin's, or a transaction). */
   prepared: WeakMap<object, PreparedLookups>
+  /**
+   * Whether a write can find its row by the lookup value itself (see {@link lookupWhere}): the
+   * lookup column is unique, and every value the column cannot hold is known before the database
+   * sees it.
+   */
+  writesByLookup: boolean
 }
 
 /** A prepared `SELECT * … WHERE <column> = $1 LIMIT 1`. */
@@ -43,6 +49,8 @@ const INTEGER_TYPES = new Set(['PgInteger', 'PgSerial', 'PgSmallInt', 'PgSmallSe
 const BIGINT_TYPES = new Set(['PgBigInt53', 'PgBigInt64', 'PgBigSerial53', 'PgBigSerial64'])
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i
 const NO_MATCH = Symbol('no match')
+/** The column types whose lookup values `coerceLookup` checks completely. */
+const CHECKED_TYPES = new Set([...INTEGER_TYPES, ...BIGINT_TYPES, 'PgUUID', 'PgText', 'PgVarchar', 'PgChar'])
 
 /**
  * A lookup value as the column takes it, or NO_MATCH when no row can have it: a pk of the wrong
@@ -58,7 +66,8 @@ function coerceLookup (column: PgColumn, value: unknown): unknown {
   }
   if (type === 'PgUUID') return typeof value === 'string' && UUID.test(value) ? value : NO_MATCH
   if (type === 'PgText' || type === 'PgVarchar' || type === 'PgChar') {
-    return typeof value === 'string' || typeof value === 'number' ? String(value) : NO_MATCH
+    // PostgreSQL text never holds NUL
+    return (typeof value === 'string' && !value.includes('\u0000')) || typeof value === 'number' ? String(value) : NO_MATCH
   }
   return typeof value === 'object' && value !== null ? NO_MATCH : value
 }
@@ -84,6 +93,7 @@ export function compileGeneric (definition: AnyConsumer, where: string): Generic
   }
   const [pkKey, pkColumn] = pkEntries[0] ?? [lookupField, lookupColumn]
   const order = definition.orderBy === undefined ? [asc(pkColumn)] : definition.orderBy(table)
+  const unique = (lookupColumn === pkColumn && pkEntries.length === 1) || lookupColumn.isUnique
   return {
     table,
     tableName: getTableName(table),
@@ -93,7 +103,8 @@ export function compileGeneric (definition: AnyConsumer, where: string): Generic
     lookupKwarg: definition.lookupKwarg ?? 'pk',
     serializer: definition.serializer ?? buildSerializer(table),
     order: Array.isArray(order) ? order : [order],
-    prepared: new WeakMap()
+    prepared: new WeakMap(),
+    writesByLookup: unique && CHECKED_TYPES.has(lookupColumn.columnType)
   }
 }
 
@@ -139,19 +150,25 @@ export function getQueryset (ctx: ConsumerContext<any, any>, definition: AnyCons
   return definition.queryset?.(ctx, args)
 }
 
-/** The row of a lookup value, within the connection's queryset; 404 otherwise. */
-export async function getObject (ctx: ConsumerContext<any, any>, definition: AnyConsumer, generic: GenericConfig, lookup: unknown): Promise<Record<string, unknown>> {
+/** The lookup value of an action's arguments, as its column takes it: 400 when missing, 404 when no row can have it. */
+function lookupValue (generic: GenericConfig, lookup: unknown): { value: unknown, args: ActionArgs } {
   const args = isPlainObject(lookup) ? lookup : {}
   const value = isPlainObject(lookup) ? lookup[generic.lookupKwarg] : lookup
   if (value === undefined || value === null) throw validationError({ [generic.lookupKwarg]: ['This field is required.'] })
   const coerced = coerceLookup(generic.lookupColumn, value)
   if (coerced === NO_MATCH) throw notFound()
+  return { value: coerced, args }
+}
+
+/** The row of a lookup value, within the connection's queryset; 404 otherwise. */
+export async function getObject (ctx: ConsumerContext<any, any>, definition: AnyConsumer, generic: GenericConfig, lookup: unknown): Promise<Record<string, unknown>> {
+  const { value, args } = lookupValue(generic, lookup)
   const queryset = getQueryset(ctx, definition, args)
   let rows: Array<Record<string, unknown>>
   try {
     rows = queryset === undefined
-      ? await selectOne(ctx.db, generic, 'lookup', coerced)
-      : await ctx.db.select().from(generic.table).where(and(eq(generic.lookupColumn, coerced), queryset)).limit(1)
+      ? await selectOne(ctx.db, generic, 'lookup', value)
+      : await ctx.db.select().from(generic.table).where(and(eq(generic.lookupColumn, value), queryset)).limit(1)
   } catch (err) {
     // A value the column cannot hold (out of range, malformed): no row has it.
     if (databaseValidationError(err, { table: generic.table }) !== null) throw notFound()
@@ -159,6 +176,18 @@ export async function getObject (ctx: ConsumerContext<any, any>, definition: Any
   }
   if (rows.length === 0) throw notFound()
   return rows[0]
+}
+
+/**
+ * The condition of the one row a write finds by itself instead of through `getObject` (when
+ * `writesByLookup`): lookup column = value, within the connection's queryset. Throws what
+ * `getObject` throws before its query.
+ */
+export function lookupWhere (ctx: ConsumerContext<any, any>, generic: GenericConfig, lookup: unknown): SQL {
+  const { value, args } = lookupValue(generic, lookup)
+  const queryset = ctx.getQueryset(args)
+  const match = eq(generic.lookupColumn, value)
+  return queryset === undefined ? match : and(match, queryset)!
 }
 
 /** The serializer of an action: the consumer's `getSerializer`, else its `serializer`. */

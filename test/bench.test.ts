@@ -41,7 +41,8 @@ test('the benchmark runs end to end and prints the table with ratios', { timeout
   assert.match(dcrfDelivery, /^[\d.,]+ \/ [\d.,]+ \/ [\d.,]+$/)
   assert.match(baselineDelivery, /^[\d.,]+ \/ [\d.,]+ \/ [\d.,]+$/)
   assert.deepEqual(row('fan-out, 10 subscribers', 'events lost').slice(2, 4), ['0', '0'])
-  assert.match(row('fan-out, 10 subscribers', 'server CPU per event, ms')[5], /^≤ 1\.5× [✓✗]$/)
+  // (the fan-out targets hold from 100 subscribers on: the smoke run's 10 show the ratio alone)
+  assert.match(row('fan-out, 10 subscribers', 'server CPU per event, ms')[4], /^[\d.]+×$/)
   assert.match(row('idle, 20 connections', 'server memory per connection')[5], /^≤ 1\.5× [✓✗]$/)
   if (crossProcess) {
     row('cross-process fan-out, 10 subscribers', 'last delivery p50 / p99 / max, ms')

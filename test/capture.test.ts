@@ -41,7 +41,7 @@ const visits = pgTable('visits', { id: integer('id').primaryKey(), at: timestamp
 let stamped = 0
 /** Upper-cases on the way in, in SQL: its encoder returns SQL, not a value. */
 const shout = customType<{ data: string, driverData: string }>({ dataType: () => 'text', toDriver: (value) => sql`upper(${value})` })
-const notes = pgTable('notes', {
+const remarks = pgTable('remarks', {
   id: integer('id').primaryKey(),
   body: shout('body'),
   stamp: text('stamp').$onUpdate(() => `update ${++stamped}`)
@@ -53,7 +53,7 @@ const DDL = `
   create table memberships (user_id integer not null, group_id integer not null, role text not null, primary key (user_id, group_id));
   create table docs (id uuid primary key default gen_random_uuid(), title text not null);
   create table logs (msg text not null, level integer not null);
-  create table notes (id integer primary key, body text, stamp text);
+  create table remarks (id integer primary key, body text, stamp text);
   create table visits (id integer primary key, at timestamp(3))
 `
 
@@ -439,10 +439,10 @@ for (const backend of backends) {
     assert.deepEqual(batches[4], [updated(items, item(3, 'c', 7), item(3, 'c', 2), 3)])
 
     // Encoders that return SQL, values computed per write ($onUpdate): each write on its own.
-    await db.insert(notes).values({ id: 1, body: 'first' })
-    await db.update(notes).set({ body: 'second' }).where(eq(notes.id, 1))
-    await db.update(notes).set({ body: 'third' }).where(eq(notes.id, 1))
-    assert.deepEqual(await plain.select().from(notes), [{ id: 1, body: 'THIRD', stamp: `update ${stamped}` }])
+    await db.insert(remarks).values({ id: 1, body: 'first' })
+    await db.update(remarks).set({ body: 'second' }).where(eq(remarks.id, 1))
+    await db.update(remarks).set({ body: 'third' }).where(eq(remarks.id, 1))
+    assert.deepEqual(await plain.select().from(remarks), [{ id: 1, body: 'THIRD', stamp: `update ${stamped}` }])
     assert.deepEqual(batches.slice(-2).map(([event]) => event.row.stamp), [`update ${stamped - 1}`, `update ${stamped}`])
   })
 

@@ -104,6 +104,42 @@ for (const backend of backends) {
     assert.deepEqual(await client.request({ action: 'create', request_id: 12, data: [1] }), reply('create', null, 400, 12, [{ data: ['Invalid data. Expected a dictionary, but got list.'] }]))
   })
 
+  test(`[${backend.name}] default writes find their row by its lookup in one statement, with DCRF's replies`, async (t) => {
+    const { db: raw, queries } = await backend.create(t, DDL)
+    const { app } = await build(t, { db: raw as Database })
+    await app.dcrf.db.insert(users).values([{ username: 'test1', password: 'x' }, { username: 'test2', password: 'y' }])
+    app.dcrf.consumer('/ws/', userConsumer)
+    app.dcrf.consumer('/ws/mine/', defineConsumer({ table: users, serializer: userSerializer, queryset: () => eq(users.username, 'test1'), actions: crud() }))
+    app.dcrf.consumer('/ws/by-name/', defineConsumer({ table: users, serializer: userSerializer, lookupField: 'username', actions: crud() }))
+    const client = await Client.open(app, '/ws/')
+    const mine = await Client.open(app, '/ws/mine/')
+    const byName = await Client.open(app, '/ws/by-name/')
+    const missing = (name: string, id: number) => reply(name, null, 404, id, ['Not found'])
+
+    const before = queries.length
+    assert.deepEqual(await client.request({ action: 'patch', request_id: 1, pk: 1, data: { email: 'a@example.com' } }), reply('patch', { id: 1, username: 'test1', email: 'a@example.com' }, 200, 1))
+    assert.deepEqual(await client.request({ action: 'delete', request_id: 2, pk: 2 }), reply('delete', null, 204, 2))
+    assert.equal(queries.length - before, 2, queries.slice(before).join('\n'))
+    // A missing row is a 404 before invalid data is a 400.
+    assert.deepEqual(await client.request({ action: 'patch', request_id: 3, pk: 99, data: { username: null } }), missing('patch', 3))
+    assert.deepEqual(await client.request({ action: 'patch', request_id: 4, pk: 1, data: { username: null } }), reply('patch', null, 400, 4, [{ username: ['This field may not be null.'] }]))
+    assert.deepEqual(await client.request({ action: 'update', request_id: 5, pk: 99, data: { username: 'u', password: 'p' } }), missing('update', 5))
+    assert.deepEqual(await client.request({ action: 'delete', request_id: 6, pk: 2 }), missing('delete', 6))
+    // The queryset bounds the write as it bounds getObject.
+    await app.dcrf.db.insert(users).values({ id: 2, username: 'test2', password: 'y' })
+    assert.deepEqual(await mine.request({ action: 'patch', request_id: 7, pk: 2, data: { email: 'no@example.com' } }), missing('patch', 7))
+    assert.deepEqual(await mine.request({ action: 'delete', request_id: 8, pk: 2 }), missing('delete', 8))
+    assert.deepEqual(await mine.request({ action: 'patch', request_id: 9, pk: 1, data: {} }), reply('patch', { id: 1, username: 'test1', email: 'a@example.com' }, 200, 9))
+    // A unique text lookup: values no text can hold are no row, not a database error.
+    assert.deepEqual(await byName.request({ action: 'patch', request_id: 10, pk: 'test\u0000', data: { email: 'x@example.com' } }), missing('patch', 10))
+    assert.deepEqual(await byName.request({ action: 'delete', request_id: 11, pk: 'test\u0000' }), missing('delete', 11))
+    assert.deepEqual(await byName.request({ action: 'patch', request_id: 12, pk: 'test2', data: { email: 'b@example.com' } }), reply('patch', { id: 2, username: 'test2', email: 'b@example.com' }, 200, 12))
+    assert.deepEqual(await app.dcrf.db.select().from(users).orderBy(users.id), [
+      { id: 1, username: 'test1', email: 'a@example.com', password: 'x' },
+      { id: 2, username: 'test2', email: 'b@example.com', password: 'y' }
+    ])
+  })
+
   test(`[${backend.name}] validation and constraint violations are 400 field errors`, async (t) => {
     const { app, db } = await setup(t, backend)
     app.dcrf.consumer('/ws/', userConsumer)

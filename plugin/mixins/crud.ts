@@ -5,8 +5,8 @@
  */
 import { and, eq } from 'drizzle-orm'
 import type { ActionArgs, ActionDefinition, ConsumerContext } from '../../types/index.js'
-import { validationError } from '../errors.js'
-import { genericOf, writing, type GenericConfig } from '../generic.js'
+import { notFound, validationError } from '../errors.js'
+import { genericOf, lookupWhere, writing, type GenericConfig } from '../generic.js'
 import { isPlainObject } from '../protocol.js'
 
 type Row = Record<string, unknown>
@@ -112,13 +112,37 @@ export function create (options: CreateOptions = {}): { create: ActionDefinition
   }
 }
 
-function updating (action: 'update' | 'patch', perform: (ctx: Ctx, row: Row, values: Row, args: ActionArgs) => Promise<Row>, atomic: boolean | undefined): ActionDefinition<any, undefined> {
+/**
+ * The update and patch actions. With the default write and a lookup a write can find by itself
+ * (`writesByLookup`), the row is not read first: `UPDATE … WHERE <lookup> AND <queryset>
+ * RETURNING`, one round trip instead of two, and no row changed is the 404. The replies are
+ * DCRF's either way: a missing row is a 404 before invalid data is a 400 (the row is looked up
+ * when the data is invalid, to tell which), and nothing to set writes nothing.
+ */
+function updating (action: 'update' | 'patch', perform: ((ctx: Ctx, row: Row, values: Row, args: ActionArgs) => Promise<Row>) | undefined, atomic: boolean | undefined): ActionDefinition<any, undefined> {
+  const validate = (ctx: Ctx, args: ActionArgs): Promise<Row> =>
+    ctx.getSerializer(action).validate(dataOf(args), { partial: action === 'patch', context: ctx.serializerContext() })
   return {
     atomic,
     async handler (ctx, args) {
+      const generic = genericOf(ctx)
+      if (perform === undefined && generic.writesByLookup) {
+        const where = lookupWhere(ctx, generic, args)
+        let values: Row
+        try {
+          values = await validate(ctx, args)
+        } catch (err) {
+          await ctx.getObject(args)
+          throw err
+        }
+        if (Object.keys(values).length === 0) return { data: await ctx.serialize(await ctx.getObject(args), action) }
+        const [updated] = await writing(generic, () => ctx.db.update(generic.table).set(values).where(where).returning())
+        if (updated === undefined) throw notFound()
+        return { data: await ctx.serialize(updated, action) }
+      }
       const row = await ctx.getObject(args)
-      const values = await ctx.getSerializer(action).validate(dataOf(args), { partial: action === 'patch', context: ctx.serializerContext() })
-      const updated = await writing(genericOf(ctx), () => perform(ctx, row, values, args))
+      const values = await validate(ctx, args)
+      const updated = await writing(generic, () => (perform ?? updateRow)(ctx, row, values, args))
       return { data: await ctx.serialize(updated, action) }
     }
   }
@@ -126,23 +150,33 @@ function updating (action: 'update' | 'patch', perform: (ctx: Ctx, row: Row, val
 
 /** `update`: validates the whole `data` and writes it to the row of `pk` (200). */
 export function update (options: UpdateOptions = {}): { update: ActionDefinition<any, undefined> } {
-  return { update: updating('update', options.performUpdate ?? updateRow, options.atomic) }
+  return { update: updating('update', options.performUpdate, options.atomic) }
 }
 
 /** `patch`: validates the fields given in `data` and writes them to the row of `pk` (200). */
 export function patch (options: PatchOptions = {}): { patch: ActionDefinition<any, undefined> } {
-  return { patch: updating('patch', options.performPatch ?? updateRow, options.atomic) }
+  return { patch: updating('patch', options.performPatch, options.atomic) }
 }
 
-/** `delete`: deletes the row of `pk` (204, `data` = null). */
+/**
+ * `delete`: deletes the row of `pk` (204, `data` = null). With the default delete and a lookup a
+ * write can find by itself, in one statement: no row deleted is the 404.
+ */
 function deleteMixin (options: DeleteOptions = {}): { delete: ActionDefinition<any, undefined> } {
   const perform = options.performDelete ?? deleteRow
   return {
     delete: {
       atomic: options.atomic,
       async handler (ctx, args) {
+        const generic = genericOf(ctx)
+        if (options.performDelete === undefined && generic.writesByLookup) {
+          const where = lookupWhere(ctx, generic, args)
+          const deleted = await writing(generic, () => ctx.db.delete(generic.table).where(where).returning({ pk: generic.pkColumn }))
+          if (deleted.length === 0) throw notFound()
+          return { data: null, status: 204 }
+        }
         const row = await ctx.getObject(args)
-        await writing(genericOf(ctx), () => perform(ctx, row, args))
+        await writing(generic, () => perform(ctx, row, args))
         return { data: null, status: 204 }
       }
     }
