@@ -249,6 +249,43 @@ for (const backend of backends) {
     assert.deepEqual(await client.next(), { message: { pk: 1 }, action: 'create', requestIds: [7, 8], group: '*' })
   })
 
+  test(`[${backend.name}] an event waiting behind a busy connection is read through the queryset of when it is handled`, async (t) => {
+    const { app, db } = await setup(t, backend)
+    let release!: () => void
+    const held = new Promise<void>((resolve) => { release = resolve })
+    let started!: () => void
+    const running = new Promise<void>((resolve) => { started = resolve })
+    app.dcrf.consumer('/ws/users/', defineConsumer({
+      table: users,
+      state: () => ({ hide: false }),
+      serializer: serializer(users, { fields: ['id', 'username'] }),
+      queryset: (ctx) => ctx.state.hide ? ne(users.id, 2) : undefined,
+      actions: {
+        ...instanceSubscriptions(),
+        // Holds the connection's queue, then narrows its queryset.
+        hide: async (ctx) => {
+          started()
+          await held
+          ctx.state.hide = true
+          return { data: null }
+        }
+      }
+    }))
+    const client = await Client.open(app, '/ws/users/')
+    assert.deepEqual(await client.request({ action: 'subscribe_instance', pk: 2, request_id: 's' }), reply('subscribe_instance', null, 201, 's'))
+    assert.deepEqual(await client.request({ action: 'subscribe_instance', pk: 3, request_id: 't' }), reply('subscribe_instance', null, 201, 't'))
+    client.send({ action: 'hide', request_id: 'h' })
+    await running
+    // Both arrive while the queue is busy (their reads start then, through the queryset of then).
+    await db.update(users).set({ username: 'renamed' }).where(eq(users.id, 2))
+    await db.update(users).set({ username: 'thrice' }).where(eq(users.id, 3))
+    release()
+    assert.deepEqual(await client.next(), reply('hide', null, 200, 'h'))
+    // Row 2 is outside the queryset by the time its event is handled: a delete for this connection.
+    assert.deepEqual(await client.next(), reply('delete', { pk: 2 }, 204, 's'))
+    assert.deepEqual(await client.next(), reply('update', { id: 3, username: 'thrice' }, 200, 't'))
+  })
+
   test(`[${backend.name}] instance subscriptions: updates re-read through the queryset, deletes as {pk}`, async (t) => {
     const { app, db, queries } = await setup(t, backend)
     const denyUserThree: Permission = { hasPermission: (ctx) => (ctx.request.query as Record<string, string>).as !== 'three' }
