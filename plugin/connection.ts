@@ -40,16 +40,19 @@ export interface Runtime {
   channelLayer: ChannelLayer
   /** Permissions of consumers that set none. */
   permissions: readonly Permission[]
-  /** Open connections, closed with 1001 when the application closes. */
-  connections: Set<Connection>
   /** The plugin's database, wrapped for change capture; `null` when none was given. */
   db: Database | null
   /** The default of `atomic` (Django's `ATOMIC_REQUESTS`). */
   atomicRequests: boolean
   observers: ObserverHub
   limits: Limits
-  /** The open sockets, for the heartbeat. */
+  /** The open sockets: pinged by the heartbeat, closed with 1001 when the application closes. */
   sockets: Set<SocketGuard>
+  /**
+   * Whether the plugin registered @fastify/websocket with its default error handler: the sockets'
+   * guards can then handle their errors the same way (see `SocketGuard.handleErrors`).
+   */
+  defaultErrorHandler: boolean
   /** The tables of generic consumers and model observers, by SQL name. */
   tables: Map<string, PgTable>
 }
@@ -101,7 +104,8 @@ export class Connection implements ConsumerContext, GroupMember {
   // small, and servers hold thousands.
   #groups: Set<string> | null = null
   #detached: Map<AbortController, string> | null = null
-  #queue: Array<Task | undefined> = []
+  /** Tasks waiting while one runs (an idle queue runs a task at once, without queueing it). */
+  #queue: Array<Task | undefined> | null = null
   #head = 0
   #draining = false
   /** The queue's continuations after a task's promise settles, made on the first asynchronous task. */
@@ -157,7 +161,6 @@ export class Connection implements ConsumerContext, GroupMember {
   open (socket: WebSocket, guard: SocketGuard): void {
     this.socket = socket
     this.#guard = guard
-    this.#runtime.connections.add(this)
     const onConnect = this.consumer.definition.onConnect
     if (onConnect) this.#enqueue(() => onConnect(this))
   }
@@ -166,7 +169,7 @@ export class Connection implements ConsumerContext, GroupMember {
 
   #enqueue (task: Task): void {
     if (this.#draining) {
-      this.#queue.push(task)
+      (this.#queue ??= []).push(task)
       return
     }
     // An idle queue runs the task at once, without queueing it.
@@ -216,14 +219,16 @@ export class Connection implements ConsumerContext, GroupMember {
 
   /** The next queued task, or undefined (the queue emptied) when there is none. */
   #next (): Task | undefined {
-    if (this.#head < this.#queue.length) {
-      const task = this.#queue[this.#head]
-      this.#queue[this.#head++] = undefined
+    const queue = this.#queue
+    if (queue === null) return undefined
+    if (this.#head < queue.length) {
+      const task = queue[this.#head]
+      queue[this.#head++] = undefined
       return task
     }
     // Emptied once drained (setting the length of an empty array is not free).
     if (this.#head !== 0) {
-      this.#queue.length = 0
+      queue.length = 0
       this.#head = 0
     }
     return undefined
@@ -260,7 +265,7 @@ export class Connection implements ConsumerContext, GroupMember {
     if (this.#closed) return
     if (this.#draining) {
       if (message.type === INSTANCE_MESSAGE) this.#prefetch(message as InstanceMessage, group)
-      this.#queue.push(() => this.#handleGroupMessage(message, group))
+      ;(this.#queue ??= []).push(() => this.#handleGroupMessage(message, group))
       return
     }
     // An idle queue handles the message at once, without making a task of it: a fan-out to
@@ -531,7 +536,6 @@ export class Connection implements ConsumerContext, GroupMember {
   handleClose (code: number): void {
     if (this.#closed) return
     this.#closed = true
-    this.#runtime.connections.delete(this)
     if (this.#groups !== null) {
       for (const group of this.#groups) this.#runtime.channelLayer.remove(group, this)
       this.#groups.clear()

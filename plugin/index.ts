@@ -23,12 +23,12 @@ const GOING_AWAY = 1001
 
 const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, options) {
   const resolved = resolveOptions(options)
+  const registersWebsocket = !fastify.hasDecorator('websocketServer')
   const channelLayer = new ChannelLayer(resolved.channelLayer, fastify.log)
   const observers = new ObserverHub(channelLayer, fastify.log)
   const runtime: Runtime = {
     channelLayer,
     permissions: resolved.permissions,
-    connections: new Set(),
     // Writes through this database reach observers once committed; tables nobody observes are
     // not captured at all.
     db: resolved.db === null
@@ -38,6 +38,7 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
     observers,
     limits: resolved.limits,
     sockets: new Set(),
+    defaultErrorHandler: registersWebsocket && resolved.websocket.errorHandler === undefined,
     tables: new Map()
   }
 
@@ -62,10 +63,10 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
   // Before @fastify/websocket's own preClose (which closes sockets without a code): clients learn
   // that the server is going away, and each connection cleans up.
   fastify.addHook('preClose', (done) => {
-    for (const connection of runtime.connections) {
-      connection.close(GOING_AWAY, 'Server shutting down')
+    for (const guard of runtime.sockets) {
+      guard.socket.close(GOING_AWAY, 'Server shutting down')
       // Without waiting for the closing handshake: detached work stops and groups are left now.
-      connection.handleClose(GOING_AWAY)
+      guard.closed(GOING_AWAY)
     }
     done()
   })
@@ -73,7 +74,7 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
     await channelLayer.close()
   })
 
-  if (!fastify.hasDecorator('websocketServer')) {
+  if (registersWebsocket) {
     const { options: wsOptions, ...rest } = resolved.websocket
     await fastify.register(websocket, { ...rest, options: { maxPayload: resolved.maxFrameSize, ...wsOptions } })
   }

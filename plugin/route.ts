@@ -3,9 +3,10 @@
  * encapsulation context) run before the upgrade, then the consumers' connect checks: any of them can
  * refuse the handshake with an HTTP status before a consumer sees the connection.
  */
-import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler, preHandlerHookHandler } from 'fastify'
+import type { IncomingMessage } from 'node:http'
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, preHandlerHookHandler } from 'fastify'
 import { getTableName } from 'drizzle-orm'
-import type { RawData, WebSocket } from 'ws'
+import type { WebSocket } from 'ws'
 import type { AnyConsumer, ConsumerRouteOptions } from '../types/index.js'
 import { Connection, type Runtime } from './connection.js'
 import { compileConsumer } from './consumer.js'
@@ -13,22 +14,14 @@ import { subscribeInstance } from './mixins/instance.js'
 import { errors } from './errors.js'
 import { checkAll } from './permissions.js'
 import { encodeReply, isPlainObject, parseFrame, toWireError } from './protocol.js'
-import { SocketGuard } from './socket-guard.js'
-
-/** A WebSocket close code: the message was too big (RFC 6455). */
-const MESSAGE_TOO_BIG = 1009
-
-const kConnections = Symbol('fastify-dcrf.connections')
+import { each, SocketGuard, type Consumers, type Route } from './socket-guard.js'
 
 /**
- * The consumers of one socket: the connection of a plain consumer (kept as `request.dcrf`, so the
- * request gains no property of ours), or one connection per stream of a multiplexer.
+ * What the connect checks hand to the WebSocket handler, by request: the consumers (a plain
+ * consumer's connection is `request.dcrf` too), and the reply, whose hold on the socket the handler
+ * releases. Forgotten by the handler, so the request gains no property of ours.
  */
-type Consumers = Connection | Map<string | null, Connection>
-
-type UpgradeRequest = FastifyRequest & { [kConnections]?: Map<string | null, Connection> }
-
-const each = (consumers: Consumers): Iterable<Connection> => consumers instanceof Connection ? [consumers] : consumers.values()
+const upgrades = new WeakMap<FastifyRequest, { consumers: Consumers, reply: FastifyReply }>()
 
 /** Runs the connect checks of every consumer of the route; throws the refusal (401/403). */
 async function connectAll (runtime: Runtime, connections: Iterable<Connection>): Promise<void> {
@@ -40,11 +33,6 @@ async function connectAll (runtime: Runtime, connections: Iterable<Connection>):
   }
 }
 
-function frameSize (data: RawData): number {
-  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0)
-  return data instanceof ArrayBuffer ? data.byteLength : data.length
-}
-
 /** Registers the GET route whose upgrade serves `streams` (one `null` stream for a plain consumer). */
 function mountRoute (
   app: FastifyInstance,
@@ -53,7 +41,7 @@ function mountRoute (
   path: string,
   streams: Map<string | null, AnyConsumer>,
   routeOptions: ConsumerRouteOptions,
-  onMessage: (guard: SocketGuard, consumers: Consumers, data: RawData, isBinary: boolean) => void
+  onMessage: Route['onMessage']
 ): void {
   const compiled = new Map([...streams].map(([name, consumer]) => [name, compileConsumer(consumer, name === null ? path : `${path} stream "${name}"`)]))
   for (const consumer of compiled.values()) {
@@ -74,12 +62,13 @@ function mountRoute (
   }
 
   const single = compiled.size === 1 && compiled.has(null) ? compiled.get(null)! : null
-  const connect: preHandlerAsyncHookHandler = async function (request) {
+  const connect: preHandlerAsyncHookHandler = async function (request, reply) {
     if (!request.ws) return
     if (single !== null) {
       const connection = new Connection(runtime, single, request, app, null)
       await connectAll(runtime, [connection])
       request.dcrf = connection
+      upgrades.set(request, { consumers: connection, reply })
       return
     }
     const connections = new Map<string | null, Connection>()
@@ -87,7 +76,7 @@ function mountRoute (
       connections.set(name, new Connection(runtime, consumer, request, app, name))
     }
     await connectAll(runtime, connections.values())
-    ;(request as UpgradeRequest)[kConnections] = connections
+    upgrades.set(request, { consumers: connections, reply })
   }
 
   const userPreHandler = routeOptions.preHandler
@@ -96,6 +85,7 @@ function mountRoute (
     connect
   ] as preHandlerHookHandler[]
 
+  const route: Route = { runtime, maxFrameSize, onMessage }
   app.route({
     ...routeOptions,
     method: 'GET',
@@ -105,24 +95,73 @@ function mountRoute (
     // Synchronous on purpose: a listener attached after an await would miss the first frames.
     handler: (socket: WebSocket, request: FastifyRequest) => {
       handshakeDone(request)
-      const consumers: Consumers = single !== null ? request.dcrf as Connection : (request as UpgradeRequest)[kConnections]!
-      const guard = new SocketGuard(socket, runtime.limits, request.log)
-      runtime.sockets.add(guard)
+      const { consumers, reply } = upgrades.get(request)!
+      upgrades.delete(request)
+      const guard = new SocketGuard(socket, route, consumers, request)
       for (const connection of each(consumers)) connection.open(socket, guard)
-      socket.on('message', (data, isBinary) => {
-        if (frameSize(data) > maxFrameSize) {
-          request.log.warn({ size: frameSize(data), maxFrameSize }, 'frame too large; closing')
-          socket.close(MESSAGE_TOO_BIG, 'Message too big')
-          return
-        }
-        onMessage(guard, consumers, data, isBinary)
-      })
-      socket.on('close', (code) => {
-        runtime.sockets.delete(guard)
-        for (const connection of each(consumers)) connection.handleClose(code)
-      })
+      release(runtime, guard, request, reply)
     }
   } as never)
+}
+
+/**
+ * Lets go of what the upgrade left behind that an open socket does not need: a quarter of an idle
+ * connection's memory otherwise. The Fastify request (headers, query, params, `request.user`) stays:
+ * it is the consumers' `ctx.request`.
+ */
+function release (runtime: Runtime, guard: SocketGuard, request: FastifyRequest, reply: FastifyReply): void {
+  // The HTTP response was never sent: @fastify/websocket gave it the socket only so that a hook could
+  // refuse the upgrade with a status. The socket (and `ws`, which owns it now) no longer needs it.
+  const res = reply.raw
+  if (res.socket != null) res.detachSocket(res.socket)
+  // @fastify/websocket keeps the upgrade's `head` on the raw request: a slice of the socket's first
+  // read, which keeps that whole chunk alive. `ws` has consumed it. Its symbol is not exported: found
+  // by name, and a version without it leaves nothing to do. Set, not deleted: deleting a property
+  // would make the request a slower, bigger dictionary-mode object.
+  const raw = request.raw as unknown as Record<symbol, unknown>
+  for (const key of Object.getOwnPropertySymbols(raw)) {
+    if (key.description === 'ws-head') raw[key] = undefined
+  }
+  // The error listener @fastify/websocket adds keeps the reply. Unless the application chose how
+  // socket errors are handled (its own @fastify/websocket, or an errorHandler), the guard handles them.
+  if (runtime.defaultErrorHandler) guard.handleErrors()
+  shareHeaders(request.raw)
+}
+
+/**
+ * Header texts most connections repeat (the names, `websocket`, the host, the user agent…), one copy
+ * for all of them: a connection keeps its headers as long as it lives (`ctx.request.headers`), and
+ * copies of its own would cost it more than all the rest of its request. At most MAX_SHARED texts
+ * of at most MAX_SHARED_LENGTH characters, the first seen: clients sending new ones cannot grow it.
+ */
+const sharedTexts = new Map<string, string>()
+const MAX_SHARED = 1000
+const MAX_SHARED_LENGTH = 256
+/** The headers whose values repeat across connections: never a key, a cookie or a credential. */
+const REPEATED_VALUES = new Set([
+  'host', 'connection', 'upgrade', 'origin', 'user-agent', 'pragma', 'cache-control', 'accept-encoding',
+  'accept-language', 'sec-websocket-version', 'sec-websocket-extensions'
+])
+
+function share (text: string): string {
+  const copy = sharedTexts.get(text)
+  if (copy !== undefined) return copy
+  if (sharedTexts.size < MAX_SHARED && text.length <= MAX_SHARED_LENGTH) sharedTexts.set(text, text)
+  return text
+}
+
+/** Swaps the request's header texts for their shared copies: the same text, nothing else changes. */
+function shareHeaders (raw: IncomingMessage): void {
+  const { rawHeaders, headers } = raw
+  // `app.injectWS` upgrades are plain objects, without raw headers.
+  if (rawHeaders === undefined) return
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] = share(rawHeaders[i])
+    const key = name.toLowerCase()
+    if (!REPEATED_VALUES.has(key)) continue
+    const value = rawHeaders[i + 1] = share(rawHeaders[i + 1])
+    if (headers[key] === value) headers[key] = value
+  }
 }
 
 /** A frame of a stream of a multiplexed socket, around the payload's text. */
@@ -139,8 +178,9 @@ const handshakes = new WeakMap<FastifyRequest, { timer: NodeJS.Timeout, stop: ()
  * pile up.
  */
 export function handshakeStarted (request: FastifyRequest, timeout: number): void {
-  if (timeout === 0 || request.headers.upgrade?.toLowerCase() !== 'websocket') return
-  const socket = request.raw.socket
+  const socket = request.raw.socket as FastifyRequest['socket'] | undefined
+  // `app.injectWS` upgrades have no socket, and nothing to time out.
+  if (timeout === 0 || socket === undefined || request.headers.upgrade?.toLowerCase() !== 'websocket') return
   const timer = setTimeout(() => {
     request.log.warn({ timeout }, 'WebSocket handshake timed out: dropping the socket')
     socket.destroy()
@@ -162,8 +202,8 @@ function handshakeDone (request: FastifyRequest): void {
 
 /** Mounts one consumer on `path`. */
 export function mountConsumer (app: FastifyInstance, runtime: Runtime, maxFrameSize: number, path: string, consumer: AnyConsumer, routeOptions: ConsumerRouteOptions = {}): void {
-  mountRoute(app, runtime, maxFrameSize, path, new Map([[null, consumer]]), routeOptions, (_guard, consumers, data, isBinary) => {
-    const connection = consumers as Connection
+  mountRoute(app, runtime, maxFrameSize, path, new Map([[null, consumer]]), routeOptions, (guard, data, isBinary) => {
+    const connection = guard.consumers as Connection
     let frame: Record<string, unknown>
     try {
       frame = parseFrame(data, isBinary)
@@ -183,9 +223,9 @@ export function mountMultiplexer (app: FastifyInstance, runtime: Runtime, maxFra
   if (typeof streams !== 'object' || streams === null || Object.keys(streams).length === 0) {
     throw new errors.DCRF_ERR_INVALID_CONSUMER(path, 'a multiplexer needs at least one stream')
   }
-  mountRoute(app, runtime, maxFrameSize, path, new Map(Object.entries(streams)), routeOptions, (guard, consumers, data, isBinary) => {
-    const connections = consumers as Map<string | null, Connection>
-    const log = connections.values().next().value!.log
+  mountRoute(app, runtime, maxFrameSize, path, new Map(Object.entries(streams)), routeOptions, (guard, data, isBinary) => {
+    const connections = guard.consumers as Map<string | null, Connection>
+    const log = guard.log
     // Errors that belong to no stream are answered outside the envelope.
     const unrouted = (err: Error): void => {
       const wire = toWireError(err, log)

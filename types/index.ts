@@ -381,7 +381,7 @@ export interface DcrfOptions {
   rateLimit?: { max: number, timeWindow: number } | null
   /** Ms an upgrade request may take (route hooks and connect checks included) before its socket is dropped. Default 10000. */
   handshakeTimeout?: number
-  /** Ms between pings; a socket that did not answer the previous ping is terminated. 0 disables. Default 30000. */
+  /** Ms between pings; a socket from which nothing arrived since the previous ping, not even its answer, is terminated. 0 disables. Default 30000. */
   heartbeatInterval?: number
   /** Options for `@fastify/websocket` when the plugin registers it (it does unless the app has). */
   websocket?: WebsocketPluginOptions
