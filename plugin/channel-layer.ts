@@ -40,6 +40,7 @@ function topicOf (group: string): string {
 interface RedisConnection extends NodeJS.EventEmitter {
   status: string
   disconnect (): void
+  quit (): Promise<unknown>
 }
 
 interface RedisEmitter extends MQEmitter {
@@ -195,6 +196,10 @@ export class ChannelLayer implements PublicChannelLayer {
     this.#groups.clear()
     if (!this.#owned) return
     const emitter = this.emitter
+    const redis = emitter as Partial<RedisEmitter>
+    for (const connection of [redis.subConn, redis.pubConn]) {
+      if (connection !== undefined) handleQuit(connection)
+    }
     let timer: NodeJS.Timeout | undefined
     const closed = new Promise<boolean>((resolve) => { emitter.close(() => resolve(true)) })
     const timedOut = new Promise<boolean>((resolve) => { timer = setTimeout(resolve, this.#closeTimeout, false) })
@@ -202,9 +207,22 @@ export class ChannelLayer implements PublicChannelLayer {
     clearTimeout(timer)
     if (!clean) {
       this.#log.warn({ timeout: this.#closeTimeout }, 'channel layer: close timed out; dropping connections')
-      const redis = emitter as Partial<RedisEmitter>
       redis.subConn?.disconnect()
       redis.pubConn?.disconnect()
     }
+  }
+}
+
+/**
+ * mqemitter-redis closes with `quit()` and drops its promise. When Redis does not answer, the QUIT
+ * waits in ioredis' queue, and dropping the connection (the close's timeout) rejects it, with
+ * nobody to handle the rejection: the process would see an unhandled rejection.
+ */
+function handleQuit (connection: RedisConnection): void {
+  const quit = connection.quit.bind(connection)
+  connection.quit = () => {
+    const done = quit()
+    done.catch(() => {})
+    return done
   }
 }

@@ -1,5 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import { pgTable, serial, text } from 'drizzle-orm/pg-core'
@@ -60,6 +61,32 @@ test('Redis going away and coming back: errors logged once, actions keep working
   assert.deepEqual(await latecomer.next(), { news: 'for the latecomer' })
   const lost = one.logs.filter((line) => /Redis connection lost/.test(line.msg))
   assert.equal(lost.length, 1, 'the outage is logged once, not once per retry')
+})
+
+test('closing while Redis does not answer: bounded, and nothing left to reject unhandled', { timeout: 30_000 }, async (t) => {
+  // A "Redis" that accepts connections and never answers: ioredis stays connecting, and queues.
+  const sockets = new Set<Socket>()
+  const silent = createServer((socket) => { sockets.add(socket) })
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  t.after(() => {
+    for (const socket of sockets) socket.destroy()
+    silent.close()
+  })
+  const { port } = silent.address() as AddressInfo
+  const { app, logs } = await build(t, { channelLayer: { redis: `redis://127.0.0.1:${port}`, closeTimeout: 300, subscribeTimeout: 100 } })
+  app.dcrf.consumer('/ws/', rooms)
+  const member = await Client.open(app, '/ws/')
+  assert.deepEqual(await member.request({ action: 'join', room: 'r', request_id: 1 }), reply('join', null, 201, 1))
+  const unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+  process.on('unhandledRejection', onUnhandled)
+  t.after(() => process.off('unhandledRejection', onUnhandled))
+  await app.close()
+  assert.ok(logs.some((line) => /close timed out/.test(line.msg)))
+  // The commands still queued (the QUIT of the close among them) fail once the connections are gone.
+  for (const socket of sockets) socket.destroy()
+  await sleep(300)
+  assert.deepEqual(unhandled.map(String), [])
 })
 
 test('PostgreSQL going away: actions answer an error reply, then work again once it is back', {
