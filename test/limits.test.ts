@@ -1,8 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
+import Fastify from 'fastify'
+import websocket from '@fastify/websocket'
 import WebSocket from 'ws'
-import { action, defineConsumer, modelObserver, type ConsumerContext } from 'fastify-dcrf'
+import dcrf, { action, defineConsumer, modelObserver, type ConsumerContext } from 'fastify-dcrf'
 import { pgTable, serial, text } from 'drizzle-orm/pg-core'
 import { build, Client, reply, urlOf } from './helpers.js'
 
@@ -128,6 +130,25 @@ test('the heartbeat terminates sockets that stopped answering pings', async (t) 
   const { code } = await silent.closed
   assert.equal(code, 1006)
   assert.deepEqual(await alive.request({ action: 'ping', request_id: 2 }), reply('ping', 'pong', 200, 2))
+})
+
+test('an app that registered @fastify/websocket itself closes sockets with 1001 through the preClose the README gives', async (t) => {
+  const app = Fastify()
+  t.after(() => app.close())
+  await app.register(websocket, {
+    preClose (done) {
+      for (const client of this.websocketServer.clients) client.close(1001, 'Server shutting down')
+      this.websocketServer.close()
+      done()
+    }
+  })
+  await app.register(dcrf)
+  app.dcrf.consumer('/ws/', rooms)
+  const client = await Client.open(app, '/ws/')
+  assert.deepEqual(await client.request({ action: 'join', room: 'r', request_id: 1 }), reply('join', null, 201, 1))
+  await app.close()
+  assert.equal((await client.closed).code, 1001)
+  assert.equal(app.dcrf.channelLayer.size, 0)
 })
 
 test('closing the app closes sockets with 1001, cancels detached work and leaves every group', async (t) => {
