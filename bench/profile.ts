@@ -47,9 +47,13 @@ export function summarizeProfile (file: string, top = 25): string {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile
   const byId = new Map(profile.nodes.map((node) => [node.id, node]))
   const self = new Map<number, number>()
-  // A sample's time is the delta to the next sample.
+  // A sample's time is the delta to the next sample, at most a few sampling intervals: a process
+  // waking from idle shows a long delta after the sample taken just before it slept (it would put
+  // the whole wait on the profiler's own `dispatch` when profiling starts).
+  const intervals = profile.timeDeltas.slice(1).sort((a, b) => a - b)
+  const longest = 4 * (intervals[intervals.length >> 1] ?? 0)
   for (let i = 0; i < profile.samples.length; i++) {
-    const delta = profile.timeDeltas[i + 1] ?? 0
+    const delta = Math.min(profile.timeDeltas[i + 1] ?? 0, longest)
     self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + delta)
   }
   const parent = new Map<number, number>()
