@@ -1,7 +1,8 @@
 /**
  * The shape of a write: what its SQL text depends on, as a string key, apart from the values it
- * binds. Writes of one shape share one captured statement, built and prepared once per database
- * session (`./statement.ts`): rebuilding it cost more than all the rest of a write (bench/README.md).
+ * binds. Writes of one shape share one captured statement, rendered once per database, its
+ * transactions included (`./statement.ts`): rendering it at every write cost more than all the rest
+ * of a write (bench/README.md).
  *
  * A shape is read from the builder's config without rendering any SQL: the table, the columns set
  * or inserted, the WHERE tree (its text chunks, columns and where values go), the RETURNING
@@ -9,10 +10,10 @@
  * the template the shared statement is built from; the values are then bound as that statement's
  * placeholders, each through its column's encoder as Drizzle binds it.
  *
- * Anything the walk does not know for sure renders alike for alike keys — subqueries, views,
- * aliases, the user's own placeholders, inlined params, custom column types (their encoder may
+ * The walk gives up on whatever it cannot be sure renders alike for alike keys — subqueries, views,
+ * aliased expressions, the user's own placeholders, inlined params, custom column types (their encoder may
  * return SQL), `$defaultFn`/`$onUpdate` columns (their values are computed while rendering), CTEs,
- * FROM and joins, conflict clauses — makes the write shapeless: it is built on its own, as before.
+ * FROM and joins, conflict clauses: such a write is shapeless, and is rendered on its own as before.
  */
 import { Column, entityKind, Name, noopEncoder, Param, SQL, sql, StringChunk, Table } from 'drizzle-orm'
 import type { PgDeleteConfig, PgInsertConfig, PgUpdateConfig, SelectedFieldsOrdered } from 'drizzle-orm/pg-core'
