@@ -25,6 +25,11 @@ export interface GenericConfig {
   /** The prepared row lookups of this table, per database (the plugin's, or a transaction). */
   prepared: WeakMap<object, PreparedLookups>
   /**
+   * Names the table object among those of consumers: subscribers share the re-read of a row per
+   * table object (another definition of the same SQL table has other keys) and queryset.
+   */
+  readKey: string
+  /**
    * Whether a write can find its row by the lookup value itself (see {@link lookupWhere}): the
    * lookup column is unique, and every value the column cannot hold is known before the database
    * sees it.
@@ -72,6 +77,17 @@ function coerceLookup (column: PgColumn, value: unknown): unknown {
   return typeof value === 'object' && value !== null ? NO_MATCH : value
 }
 
+const readKeys = new WeakMap<PgTable, string>()
+let tables = 0
+function readKeyOf (table: PgTable): string {
+  let key = readKeys.get(table)
+  if (key === undefined) {
+    key = `t${++tables}:`
+    readKeys.set(table, key)
+  }
+  return key
+}
+
 /** Checks a generic consumer's settings at mount time. */
 export function compileGeneric (definition: AnyConsumer, where: string): GenericConfig | null {
   const { table } = definition
@@ -104,6 +120,7 @@ export function compileGeneric (definition: AnyConsumer, where: string): Generic
     serializer: definition.serializer ?? buildSerializer(table),
     order: Array.isArray(order) ? order : [order],
     prepared: new WeakMap(),
+    readKey: readKeyOf(table),
     writesByLookup: unique && CHECKED_TYPES.has(lookupColumn.columnType)
   }
 }

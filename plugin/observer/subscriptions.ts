@@ -4,7 +4,6 @@
  * connection's queue.
  */
 import { and, eq, type SQL } from 'drizzle-orm'
-import type { PgTable } from 'drizzle-orm/pg-core'
 import type { ActionArgs, ConsumerContext, ObserverSubscription, Permission, SerializerLike } from '../../types/index.js'
 import type { CompiledConsumer } from '../consumer.js'
 import { errors } from '../errors.js'
@@ -275,8 +274,7 @@ export class Subscriptions {
     const generic = genericOf(ctx)
     // Per table object (another definition of the same SQL table reads other keys) and queryset;
     // consumers without a queryset (the common case) share one read, with no SQL to render as a key.
-    const table = tableKey(generic.table)
-    const key = queryset === undefined ? table : table + querysetKey(ctx.db, queryset)
+    const key = queryset === undefined ? generic.readKey : generic.readKey + querysetKey(ctx.db, queryset)
     let reads = lastMessage === message ? lastReads! : rereads.get(message)
     if (reads === undefined) {
       reads = new Map()
@@ -316,18 +314,6 @@ export class Subscriptions {
     const data = await serializer.toRepresentation(row, this.#ctx.serializerContext())
     return rawReplyPrefix('update', JSON.stringify(data ?? null), 200)
   }
-}
-
-const tableKeys = new WeakMap<PgTable, string>()
-let tables = 0
-/** A key naming a table object. */
-function tableKey (table: PgTable): string {
-  let key = tableKeys.get(table)
-  if (key === undefined) {
-    key = `t${++tables}:`
-    tableKeys.set(table, key)
-  }
-  return key
 }
 
 /** A queryset condition as a key: subscribers whose conditions render alike share a re-read. */
