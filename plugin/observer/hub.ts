@@ -32,7 +32,10 @@ export interface InstanceMessage extends GroupMessage {
 export const OBSERVER_MESSAGE = 'dcrf.observer'
 export const INSTANCE_MESSAGE = 'dcrf.instance'
 
-/** The rows instance messages published in this process were written as (the in-process channel layer hands on the message itself). */
+/**
+ * The rows that the instance messages published in this process were written as (the in-process
+ * channel layer hands on the message object itself).
+ */
 const committedRows = new WeakMap<InstanceMessage, { table: PgTable, row: Record<string, unknown> }>()
 
 /**

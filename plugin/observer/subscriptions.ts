@@ -26,10 +26,10 @@ interface InstanceSubscription {
 }
 
 /**
- * What the subscribers of one instance message share in this process, per table and distinct queryset: the
- * re-read of the row, and the update frame built from it (up to its `request_id`) per serializer
- * whose output depends on the row alone. Keyed by the message object, which the channel layer hands
- * to every member of the group alike, and forgotten with it.
+ * What the subscribers of one instance message share in this process, per table object and
+ * distinct queryset: the re-read of the row, and the update frame built from it (up to its
+ * `request_id`) per serializer whose output depends on the row alone. Keyed by the message object,
+ * which the channel layer hands to every member of the group alike, and forgotten with it.
  */
 interface SharedRead {
   /** The row as the queryset sees it now; undefined when the row left it (or is gone). */
