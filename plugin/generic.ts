@@ -8,6 +8,7 @@ import { getTableConfig, PgTable, type PgColumn } from 'drizzle-orm/pg-core'
 import type { ActionArgs, AnyConsumer, ConsumerContext, Database, SerializerContext, SerializerLike } from '../types/index.js'
 import { databaseValidationError } from './db-errors.js'
 import { errors, notFound, validationError } from './errors.js'
+import { idOf } from './observer/table-info.js'
 import { isPlainObject } from './protocol.js'
 import { serializer as buildSerializer } from './serializer.js'
 
@@ -77,17 +78,6 @@ function coerceLookup (column: PgColumn, value: unknown): unknown {
   return typeof value === 'object' && value !== null ? NO_MATCH : value
 }
 
-const readKeys = new WeakMap<PgTable, string>()
-let tables = 0
-function readKeyOf (table: PgTable): string {
-  let key = readKeys.get(table)
-  if (key === undefined) {
-    key = `t${++tables}:`
-    readKeys.set(table, key)
-  }
-  return key
-}
-
 /** Checks a generic consumer's settings at mount time. */
 export function compileGeneric (definition: AnyConsumer, where: string): GenericConfig | null {
   const { table } = definition
@@ -120,7 +110,7 @@ export function compileGeneric (definition: AnyConsumer, where: string): Generic
     serializer: definition.serializer ?? buildSerializer(table),
     order: Array.isArray(order) ? order : [order],
     prepared: new WeakMap(),
-    readKey: readKeyOf(table),
+    readKey: `t${idOf(table)}:`,
     writesByLookup: unique && CHECKED_TYPES.has(lookupColumn.columnType)
   }
 }

@@ -18,7 +18,7 @@
 import { Column, entityKind, Name, noopEncoder, Param, SQL, sql, StringChunk, Table } from 'drizzle-orm'
 import type { PgDeleteConfig, PgInsertConfig, PgUpdateConfig, SelectedFieldsOrdered } from 'drizzle-orm/pg-core'
 import type { ChangeAction } from './change.js'
-import type { TableInfo } from './table-info.js'
+import { idOf, type TableInfo } from './table-info.js'
 
 type WriteConfig = (PgInsertConfig | PgUpdateConfig | PgDeleteConfig) & { returning?: SelectedFieldsOrdered }
 
@@ -32,29 +32,6 @@ export interface Shape {
 
 /** Shapeless: the walk met something it cannot vouch for. */
 const NONE = Symbol('shapeless')
-
-const ids = new WeakMap<object, number>()
-let lastId = 0
-/** A number naming a table or column object in keys. */
-function idOf (object: object): number {
-  let id = ids.get(object)
-  if (id === undefined) {
-    id = ++lastId
-    ids.set(object, id)
-  }
-  return id
-}
-
-/** Whether a column's values are computed when the statement is rendered (so differ per write). */
-const computed = new WeakMap<TableInfo, boolean>()
-function hasComputedValues (info: TableInfo): boolean {
-  let found = computed.get(info)
-  if (found === undefined) {
-    found = info.columns.some((column) => column.defaultFn !== undefined || column.onUpdateFn !== undefined)
-    computed.set(info, found)
-  }
-  return found
-}
 
 /** Walk state: the key so far, the values, and whether a template is being built. */
 class Walk {
@@ -167,7 +144,7 @@ function isPlainEncoder (encoder: unknown): boolean {
  * `template`, also the config to build its shared statement from.
  */
 export function shapeOf (config: WriteConfig, info: TableInfo, action: ChangeAction, template: boolean): Shape | null {
-  if ((config.withList?.length ?? 0) > 0 || hasComputedValues(info)) return null
+  if ((config.withList?.length ?? 0) > 0 || info.computesValues) return null
   const walk = new Walk(template)
   walk.key = action[0] + idOf(config.table)
   if (!walk.fields(config.returning)) return null

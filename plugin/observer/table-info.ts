@@ -23,6 +23,8 @@ export interface TableInfo {
   columns: PgColumn[]
   /** Indexes (into `keys`/`columns`) of the primary key columns; empty without a primary key. */
   pk: number[]
+  /** Whether a column's value is computed when a write is rendered (`$defaultFn`, `$onUpdate`). */
+  computesValues: boolean
 }
 
 const cache = new WeakMap<PgTable, TableInfo>()
@@ -56,7 +58,8 @@ function describe (table: PgTable): TableInfo {
     identity: schema === undefined ? name : `${schema}.${name}`,
     keys,
     columns,
-    pk: pkNames.map((pkName) => columns.findIndex((column) => column.name === pkName))
+    pk: pkNames.map((pkName) => columns.findIndex((column) => column.name === pkName)),
+    computesValues: columns.some((column) => column.defaultFn !== undefined || column.onUpdateFn !== undefined)
   }
 }
 
@@ -83,4 +86,16 @@ function encode (value: unknown): string {
   if (value instanceof Date) return 'd' + value.getTime()
   if (typeof value === 'object' && value !== null) return 'o' + JSON.stringify(value)
   return typeof value + ':' + String(value)
+}
+
+const ids = new WeakMap<object, number>()
+let lastId = 0
+/** A number naming an object (a table, a column) for as long as it lives: keys of this process. */
+export function idOf (object: object): number {
+  let id = ids.get(object)
+  if (id === undefined) {
+    id = ++lastId
+    ids.set(object, id)
+  }
+  return id
 }
