@@ -83,7 +83,7 @@ function splitList (list: string): string[] {
     }
   }
   items.push(item.trim())
-  return items.map((name) => /^"(.*)"$/.test(name) ? name.slice(1, -1).replace(/""/g, '"') : name)
+  return items.map((name) => name.length >= 2 && name.startsWith('"') && name.endsWith('"') ? name.slice(1, -1).replace(/""/g, '"') : name)
 }
 
 /** `Key (a, b)=(1, 2) …` → `{ columns: ['a', 'b'], values: '1, 2' }`. */
@@ -97,7 +97,8 @@ function parseKey (detail: string): { columns: string[], values: string } | null
     if (quoted) continue
     if (char === '(') depth++
     if (char === ')' && --depth === 0) {
-      const values = /^=\((.*)\)/.exec(detail.slice(i + 1))
+      // `s`: a client's value may hold line breaks
+      const values = /^=\((.*)\)/s.exec(detail.slice(i + 1))
       return values === null ? null : { columns: splitList(detail.slice(5, i)), values: values[1] }
     }
   }
@@ -151,8 +152,8 @@ export function databaseValidationError (err: unknown, options: DatabaseErrorOpt
       return nonField(`The fields ${keys.join(', ')} must make a unique set.`)
     case '23503': {
       // Deleting (or re-keying) a row that others reference.
-      const referenced = /is still referenced from table "(.+)"\.$/.exec(pg.detail)
-      if (referenced !== null) return nonField(`This ${modelName} is still referenced from table "${referenced[1]}".`)
+      const referenced = referencingTable(pg.detail)
+      if (referenced !== undefined) return nonField(`This ${modelName} is still referenced from table "${referenced}".`)
       const message = `Invalid pk "${key?.values ?? ''}" - object does not exist.`
       return allKnown && keys.length === 1 ? onField(keys[0], message) : nonField(message)
     }
@@ -165,10 +166,34 @@ export function databaseValidationError (err: unknown, options: DatabaseErrorOpt
   return valueError(pg, columns)
 }
 
+// PostgreSQL's messages quote the client's values: they are read by string search, never by a
+// pattern that could backtrack over them.
+
+/** `Key (id)=(1) is still referenced from table "comments".` → `comments`. */
+function referencingTable (detail: string): string | undefined {
+  const marker = ' is still referenced from table "'
+  // The table's name comes after the key's value: the last marker is PostgreSQL's own.
+  const start = detail.lastIndexOf(marker)
+  if (start < 0 || !detail.endsWith('".') || start + marker.length >= detail.length - 2) return undefined
+  return detail.slice(start + marker.length, -2)
+}
+
+/** `… for type integer: "x"` → `integer`; `integer out of range` → `integer`; '' when no type is named. */
+function typeNameOf (message: string): string {
+  const marker = 'for type '
+  const start = message.indexOf(marker)
+  if (start >= 0) {
+    const rest = message.slice(start + marker.length)
+    const colon = rest.indexOf(':')
+    return colon < 0 ? rest : rest.slice(0, colon)
+  }
+  return /^(\w+) out of range$/.exec(message)?.[1] ?? ''
+}
+
 /** A value the column's type cannot take: DRF's message for that type, on the field if it is clear which. */
 function valueError (pg: PgError, columns: Array<[string, Column]>): ValidationErrorDetail {
   const { message } = pg
-  const typeName = /for type ([^:]+?)(?::|$)/.exec(message)?.[1] ?? /^(\w+) out of range$/.exec(message)?.[1] ?? ''
+  const typeName = typeNameOf(message)
   // A database-filled primary key is never the culprit of a value the client sent.
   const candidates = (test: (sqlType: string) => boolean): string | undefined => {
     const found = columns.filter(([, column]) => !(column.primary && column.hasDefault) && test(column.getSQLType()))
@@ -196,7 +221,7 @@ function valueError (pg: PgError, columns: Array<[string, Column]>): ValidationE
       field = candidates(sameType)
     }
   } else if (pg.code === '22P02' && message.startsWith('invalid input value for enum')) {
-    const [, enumName = '', value = ''] = /for enum (\S+): "(.*)"$/.exec(message) ?? []
+    const [, enumName = '', value = ''] = /^invalid input value for enum (\S+): "(.*)"$/s.exec(message) ?? []
     text = `"${value}" is not a valid choice.`
     field = candidates((sqlType) => sqlType === enumName)
   } else if (typeName === '' && (pg.code === '22007' || pg.code === '22008')) {

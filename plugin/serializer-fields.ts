@@ -45,8 +45,9 @@ const INT64_MAX = 2n ** 63n - 1n
 const TRUE_VALUES = new Set<unknown>([true, 1, '1', 't', 'T', 'y', 'Y', 'yes', 'Yes', 'YES', 'true', 'True', 'TRUE', 'on', 'On', 'ON'])
 const FALSE_VALUES = new Set<unknown>([false, 0, '0', 'f', 'F', 'n', 'N', 'no', 'No', 'NO', 'false', 'False', 'FALSE', 'off', 'Off', 'OFF'])
 // DRF's IntegerField: "1.0" is an integer, "1.2" is not; DRF's MAX_STRING_LENGTH guards the parsers.
+// Both are anchored and no two neighbouring runs can take the same character: linear.
 const INTEGER_TEXT = /^\s*[+-]?\d+\s*$/
-const DECIMAL_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
+const DECIMAL_TEXT = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i
 const MAX_STRING_LENGTH = 1000
 
 const invalidInteger = new Invalid('A valid integer is required.')
@@ -81,7 +82,7 @@ function integerText (value: unknown): string | Invalid {
 /** DRF's DecimalField.validate_precision, on the text of a decimal. */
 function precisionError (text: string, precision: number | undefined, scale: number | undefined): string | null {
   if (precision === undefined) return null
-  const [, whole, fraction = '', exp = '0'] = /^[+-]?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text)!
+  const [, whole, fraction = '', exp = '0'] = /^[+-]?(\d*)(?:\.(\d*))?(?:e([+-]?\d+))?$/i.exec(text)!
   const digits = (whole + fraction).replace(/^0+/, '') || '0'
   const exponent = Number(exp) - fraction.length
   // Python's Decimal.as_tuple(): 1234500 | 123.45 | 0.001234

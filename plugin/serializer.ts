@@ -7,11 +7,13 @@ import { Kind, OptionalKind, Type, type TObject, type TSchema } from '@sinclair/
 import { getTableColumns, getTableName, type Column, type Table } from 'drizzle-orm'
 import type { PgTable } from 'drizzle-orm/pg-core'
 import { createInsertSchema, createSelectSchema } from 'drizzle-typebox'
-import type { ColumnKey, SerializerContext } from '../types/index.js'
+import type { ColumnKey } from '../types/table.js'
 import type {
+  SerializerContext,
   ComputedField,
   NestedField,
   Serializer,
+  SerializerInput,
   SerializerOptions,
   SerializerOutput,
   ValidateOptions,
@@ -21,11 +23,14 @@ import { errors, validationError, type FieldErrors } from './errors.js'
 import { codecOf, Invalid, pythonType, toJson } from './serializer-fields.js'
 import { compileValidator } from './validation.js'
 
-export type { ColumnKey, SerializerContext } from '../types/index.js'
+export type { ColumnKey } from '../types/table.js'
 export type {
   AnySerializer,
   ComputedField,
+  inferInput,
   inferSerialized,
+  SerializerContext,
+  SerializerInput,
   NestedField,
   Serializer,
   SerializerOptions,
@@ -65,6 +70,32 @@ function nonNull (schema: TSchema): TSchema {
   if (members.length === schema.anyOf.length) return schema
   const unwrapped = members.length === 1 ? members[0] : Type.Union(members)
   return schema[OptionalKind] === 'Optional' ? Type.Optional(unwrapped) : unwrapped
+}
+
+/** DRF's default `max_length` of the string formats whose fields have one: EmailField, URLField. */
+const FORMAT_MAX_LENGTH: Readonly<Record<string, number>> = { email: 254, uri: 200 }
+
+/**
+ * A refined schema with the length limit DRF's ModelSerializer would give it, when it sets none:
+ * the column's (`varchar(n)`), else the default of its format. Arrays and unions are refined
+ * member by member.
+ */
+function withMaxLength (schema: TSchema, column: TSchema): TSchema {
+  switch (schema[Kind]) {
+    case 'String': {
+      if (typeof schema.maxLength === 'number') return schema
+      const maxLength = typeof column.maxLength === 'number'
+        ? column.maxLength
+        : typeof schema.format === 'string' && Object.hasOwn(FORMAT_MAX_LENGTH, schema.format) ? FORMAT_MAX_LENGTH[schema.format] : undefined
+      return maxLength === undefined ? schema : { ...schema, maxLength }
+    }
+    case 'Array':
+      return schema.items === undefined ? schema : { ...schema, items: withMaxLength(schema.items as TSchema, (column.items ?? {}) as TSchema) }
+    case 'Union':
+      return { ...schema, anyOf: (schema.anyOf as TSchema[]).map((member) => withMaxLength(member, column)) }
+    default:
+      return schema
+  }
 }
 
 const isPlainObject = (value: object): boolean => {
@@ -112,11 +143,12 @@ export function serializer<
   TFields extends ColumnKey<TTable> | 'pk' | (keyof TComputed & string) | (keyof TNested & string) = never,
   TExclude extends ColumnKey<TTable> = never,
   TWriteOnly extends ColumnKey<TTable> = never,
-  TPk extends boolean = false
+  TPk extends boolean = false,
+  TReadOnly extends ColumnKey<TTable> = never
 > (
   table: TTable,
-  options: SerializerOptions<TTable, TFields, TExclude, TWriteOnly, TPk, TComputed, TNested> = {}
-): Serializer<TTable, SerializerOutput<TTable, TFields, TExclude, TWriteOnly, TPk, TComputed, TNested>> {
+  options: SerializerOptions<TTable, TFields, TExclude, TWriteOnly, TPk, TComputed, TNested, TReadOnly> = {}
+): Serializer<TTable, SerializerOutput<TTable, TFields, TExclude, TWriteOnly, TPk, TComputed, TNested>, SerializerInput<TTable, TFields, TExclude, TReadOnly>> {
   const tableName = getTableName(table)
   const invalid = (message: string): Error => new errors.DCRF_ERR_INVALID_SERIALIZER(tableName, message)
   const columns: Record<string, Column> = getTableColumns(table)
@@ -154,7 +186,10 @@ export function serializer<
   const codecs = new Map(Object.entries(columns).map(([key, column]) => [key, codecOf(column)]))
   // drizzle-typebox wraps what a refinement function returns in the column's null/optional modifiers.
   const refine = (withOverrides: boolean): never => Object.fromEntries([...codecs].map(([key, codec]) => [
-    key, (base: TSchema) => (withOverrides ? overrides[key] : undefined) ?? codec.wireSchema(base)
+    key, (base: TSchema) => {
+      const override = withOverrides ? overrides[key] : undefined
+      return override === undefined ? codec.wireSchema(base) : withMaxLength(override, base)
+    }
   ])) as never
   const insertSchema = createInsertSchema(table as Table, refine(true)) as unknown as TObject
   const selectSchema = createSelectSchema(table as Table, refine(false)) as unknown as TObject

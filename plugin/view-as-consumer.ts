@@ -44,7 +44,7 @@ function forwardedHeaders (ctx: ConsumerContext<any, any>): Record<string, strin
 /** Fills `:name` placeholders; a missing required one is a 400 on `parameters`. */
 function fillUrl (template: string, parameters: Record<string, unknown>): string {
   const missing: string[] = []
-  const url = template.replace(/\/:([A-Za-z0-9_]+)(\?)?/g, (_match, name: string, optional: string | undefined) => {
+  const url = template.replace(/\/:(\w+)(\?)?/g, (_match, name: string, optional: string | undefined) => {
     const value = Object.hasOwn(parameters, name) ? parameters[name] : undefined
     if (value === undefined || value === null || value === '') {
       if (optional === undefined) missing.push(name)
