@@ -8,6 +8,7 @@
  * | `/api/users/` | a REST API for users (`rest.ts`) |
  * | `/api/rooms/` | the chat's rooms (`rooms.ts`) |
  * | `/`, `/users/`, `/chat/`, `/chat/room/:id/` | pages (`pages.ts`, `public/`) |
+ * | `GET /metrics`, `GET /asyncapi.json` | Prometheus metrics (`operability.ts`), the AsyncAPI document |
  * | `/ws/lobby/` | a consumer without a model: everyone hears everyone |
  * | `/ws/users/` | generic CRUD on users, instance subscriptions |
  * | `/ws/users/paginated/`, `/ws/users/streamed/` | paginated and streamed lists |
@@ -30,6 +31,7 @@ import { paginatedUserConsumer } from './consumers/users-paginated.js'
 import { streamedUserConsumer } from './consumers/users-streamed.js'
 import { userConsumer } from './consumers/users.js'
 import { openDatabase } from './db.js'
+import { operability } from './operability.js'
 import { pages } from './pages.js'
 import { restApi } from './rest.js'
 import { roomsApi } from './rooms.js'
@@ -45,6 +47,11 @@ export interface ExampleOptions {
   logger?: FastifyServerOptions['logger']
   /** Add the sample users, things and room of `seed.ts` when missing. Default: true. */
   seed?: boolean
+  /**
+   * The secret tokens are signed with (`SECRET_KEY`); every process sharing a database needs the
+   * same. Default: random, made once per process, so tokens do not survive a restart.
+   */
+  secretKey?: string
 }
 
 /**
@@ -61,12 +68,23 @@ export async function buildApp (options: ExampleOptions = {}): Promise<FastifyIn
   try {
     await app.register(dcrf, {
       db: database.db,
-      channelLayer: options.redisUrl ? { redis: options.redisUrl } : {}
+      channelLayer: options.redisUrl ? { redis: options.redisUrl } : {},
+      asyncapi: { route: '/asyncapi.json', info: { title: 'fastify-dcrf example', version: '0.1.0' } }
     })
+    // Before the consumers take connections: every one of them is counted.
+    await operability(app)
     // Writes through the plugin's database reach the observers.
     const db = app.dcrf.db
 
-    setupAuth(app, db)
+    // Server faults answer without their message (a database error names tables and values);
+    // client errors (4xx) keep theirs.
+    app.setErrorHandler(async (error, request, reply) => {
+      const status = (error as { statusCode?: number }).statusCode ?? 500
+      if (status < 500) return reply.code(status).send(error)
+      request.log.error({ err: error }, 'request failed')
+      return reply.code(500).send({ detail: 'A server error occurred.' })
+    })
+    setupAuth(app, db, { secretKey: options.secretKey })
     await app.register(restApi, { db })
     await app.register(roomsApi, { db })
     await app.register(pages)

@@ -6,13 +6,21 @@
  * base64url, signed with HMAC-SHA256 under `SECRET_KEY`. HTTP clients send it as
  * `Authorization: Bearer <token>`; WebSocket clients as `?token=<token>` (browsers cannot set
  * headers on a WebSocket).
+ *
+ * A token names a user; it is good only while that user exists. Requests read the user from the
+ * database, so a deleted user's token is refused (401, at the handshake too). On sockets already
+ * open, `isCurrentUser` re-reads the user before each action (a primary-key lookup) and answers
+ * 401 once it is gone, and `accountObserver` closes the socket with 4401 as soon as the user is
+ * deleted through the app: the first holds for any deletion (by another process, or outside the
+ * app), the second also stops the events a socket would otherwise still receive.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto'
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { eq } from 'drizzle-orm'
 import { Type, type Static } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Database } from 'fastify-dcrf'
-import { verifyPassword } from './passwords.js'
+import { authenticationFailed, modelObserver, type Database, type Permission } from 'fastify-dcrf'
+import { PASSWORD_MAX_LENGTH, verifyPassword, verifyUnknownUser } from './passwords.js'
 import { users } from './schema.js'
 
 /** The user of a request or a connection. */
@@ -21,31 +29,43 @@ export interface User {
   username: string
 }
 
-// A development default, so that `npm start` works out of the box; every process sharing a
-// database must share the secret, so it is not random.
-const SECRET = process.env.SECRET_KEY ?? 'fastify-dcrf example secret: set SECRET_KEY outside development'
 const TOKEN_LIFETIME = 24 * 60 * 60
+/** The largest user id: `users.id` is a PostgreSQL `serial` (int4). */
+const MAX_ID = 2 ** 31 - 1
 
-const sign = (payload: string): Buffer => createHmac('sha256', SECRET).update(payload).digest()
+// Without SECRET_KEY: made once per process, so apps of one process accept each other's tokens.
+let processSecret: Buffer | undefined
 
-/** A token for a user, valid for a day. */
-export function signToken (userId: number, now = Date.now()): string {
-  const payload = Buffer.from(JSON.stringify({ sub: userId, exp: Math.floor(now / 1000) + TOKEN_LIFETIME })).toString('base64url')
-  return `${payload}.${sign(payload).toString('base64url')}`
+/** Signs and checks tokens under one secret. */
+export interface Tokens {
+  /** A token for a user, valid for a day. */
+  sign (userId: number, now?: number): string
+  /** The user id of a valid, unexpired token; `null` otherwise. */
+  verify (token: string, now?: number): number | null
 }
 
-/** The user id of a valid, unexpired token; `null` otherwise. */
-export function verifyToken (token: string, now = Date.now()): number | null {
-  const [payload, signature, extra] = token.split('.')
-  if (payload === undefined || signature === undefined || extra !== undefined) return null
-  const expected = sign(payload)
-  const given = Buffer.from(signature, 'base64url')
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null
-  try {
-    const { sub, exp } = JSON.parse(Buffer.from(payload, 'base64url').toString())
-    return Number.isSafeInteger(sub) && typeof exp === 'number' && exp * 1000 > now ? sub : null
-  } catch {
-    return null
+/** Tokens signed with `secret` (HMAC-SHA256). */
+export function tokens (secret: string | Buffer): Tokens {
+  const hmac = (payload: string): Buffer => createHmac('sha256', secret).update(payload).digest()
+  return {
+    sign (userId, now = Date.now()) {
+      const payload = Buffer.from(JSON.stringify({ sub: userId, exp: Math.floor(now / 1000) + TOKEN_LIFETIME })).toString('base64url')
+      return `${payload}.${hmac(payload).toString('base64url')}`
+    },
+    verify (token, now = Date.now()) {
+      const [payload, signature, extra] = token.split('.')
+      if (payload === undefined || signature === undefined || extra !== undefined) return null
+      const expected = hmac(payload)
+      const given = Buffer.from(signature, 'base64url')
+      // Constant-time: the time of a refusal does not tell how much of a forged signature was right.
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null
+      try {
+        const { sub, exp } = JSON.parse(Buffer.from(payload, 'base64url').toString())
+        return Number.isInteger(sub) && sub >= 1 && sub <= MAX_ID && typeof exp === 'number' && exp * 1000 > now ? sub : null
+      } catch {
+        return null
+      }
+    }
   }
 }
 
@@ -73,6 +93,19 @@ function tokenOf (request: FastifyRequest): string | undefined {
 }
 
 /**
+ * A request URL to log: every `token` parameter replaced by `[redacted]` — however its name is
+ * encoded, as the query parser decodes it — since WebSocket URLs carry tokens.
+ */
+export function redactTokens (url: string): string {
+  const start = url.indexOf('?')
+  if (start === -1) return url
+  const params = [...new URLSearchParams(url.slice(start + 1))]
+  if (!params.some(([key]) => key === 'token')) return url
+  const query = params.map(([key, value]) => key === 'token' ? 'token=[redacted]' : `${encodeURIComponent(key)}=${encodeURIComponent(value)}`)
+  return `${url.slice(0, start)}?${query.join('&')}`
+}
+
+/**
  * A route hook refusing requests without a user with 401 — for a WebSocket route, the handshake
  * is refused: `app.dcrf.consumer('/ws/me/', me, { onRequest: requireUser })`.
  */
@@ -80,26 +113,102 @@ export async function requireUser (request: FastifyRequest, reply: FastifyReply)
   if (userOf(request) === null) await reply.code(401).send({ detail: 'Authentication credentials were not provided.' })
 }
 
-const Login = Type.Object({ username: Type.String(), password: Type.String() })
+const userFields = { id: users.id, username: users.username }
+
+/** The user of an id, read by primary key; `null` once deleted. */
+async function loadUser (db: Database, id: number): Promise<User | null> {
+  return (await db.select(userFields).from(users).where(eq(users.id, id)))[0] ?? null
+}
+
+/**
+ * Allows the actions of a connection whose user still exists: the user is read again by primary
+ * key before each action (so renames show too). A connection without a user is denied (403, as
+ * `isAuthenticated`); one whose user was deleted since the handshake is answered 401.
+ */
+export const isCurrentUser: Permission = {
+  async hasPermission (ctx) {
+    const user = userOf(ctx.request)
+    if (user === null) return false
+    const current = await loadUser(ctx.db, user.id)
+    if (current === null) throw authenticationFailed()
+    setUser(ctx.request, current)
+    return true
+  }
+}
+
+/** The close code of a socket whose user was deleted (HTTP's 401 in the application's 4000–4999). */
+export const USER_DELETED = 4401
+
+/**
+ * A model observer on users, for consumers of signed-in users: subscribed in `onConnect`
+ * (`ctx.observer('account').subscribe()`), it closes the socket with 4401 when its user is
+ * deleted, and keeps `request.user` up to date when the user is renamed.
+ */
+export const accountObserver = modelObserver(users, {
+  serialize: (row): User => ({ id: row.id, username: row.username }),
+  groupsForSignal: (row) => [`account.${row.id}`],
+  groupsForConsumer: (ctx) => {
+    const user = userOf(ctx.request)
+    return user === null ? [] : [`account.${user.id}`]
+  },
+  handle (ctx, user, { action }) {
+    if (action === 'delete') ctx.close(USER_DELETED, 'User deleted.')
+    else setUser(ctx.request, user)
+  }
+})
+
+/** Why PostgreSQL cannot take a text: a NUL, or half of a surrogate pair (UTF-8 cannot encode it). */
+function invalidText (text: string): string | null {
+  if (text.includes('\u0000')) return 'Null characters are not allowed.'
+  return Buffer.from(text, 'utf8').toString('utf8') === text ? null : 'Not a valid string.'
+}
+
+const Login = Type.Object({
+  username: Type.String({ maxLength: 150 }),
+  password: Type.String({ maxLength: PASSWORD_MAX_LENGTH })
+})
+// Checked as is: Fastify's validator would coerce `["test1"]` or `42` into a username.
+const loginCheck = TypeCompiler.Compile(Login)
+const strictLogin = () => (body: unknown) => loginCheck.Check(body)
+  ? { value: body }
+  : { error: new Error('Expected {"username", "password"}, both strings.') }
+
+export interface AuthOptions {
+  /** The secret tokens are signed with. Default: random, made once per process (and a warning logged). */
+  secretKey?: string
+}
 
 /** Sets `request.user` on every request of the app, and adds `POST /api/login`. */
-export function setupAuth (app: FastifyInstance, db: Database): void {
+export function setupAuth (app: FastifyInstance, db: Database, options: AuthOptions = {}): void {
+  let secret: string | Buffer
+  if (options.secretKey !== undefined && options.secretKey !== '') {
+    secret = options.secretKey
+  } else {
+    // Never a secret written in the source: anyone could sign tokens with it.
+    secret = processSecret ??= randomBytes(32)
+    app.log.warn('SECRET_KEY is not set: tokens are signed with a random secret made at start, and will not survive a restart (nor work on other processes)')
+  }
+  const signer = tokens(secret)
+
   app.decorateRequest('user', null)
   app.addHook('onRequest', async (request) => {
     const token = tokenOf(request)
-    const id = token === undefined ? null : verifyToken(token)
+    const id = token === undefined ? null : signer.verify(token)
     if (id === null) return
     // Read from the database, so that a deleted user's token stops working and renames show.
-    const [user] = await db.select({ id: users.id, username: users.username }).from(users).where(eq(users.id, id))
-    setUser(request, user ?? null)
+    setUser(request, await loadUser(db, id))
   })
 
-  app.post<{ Body: Static<typeof Login> }>('/api/login', { schema: { body: Login } }, async (request, reply) => {
+  app.post<{ Body: Static<typeof Login> }>('/api/login', { schema: { body: Login }, validatorCompiler: strictLogin }, async (request, reply) => {
     const { username, password } = request.body
-    const [user] = await db.select().from(users).where(eq(users.username, username))
-    if (user === undefined || !await verifyPassword(password, user.password)) {
-      return reply.code(401).send({ detail: 'Invalid username or password.' })
+    // PostgreSQL refuses such text with an error: answer it as the client's mistake it is.
+    const fieldErrors = Object.entries({ username, password }).filter(([, value]) => invalidText(value) !== null)
+    if (fieldErrors.length > 0) {
+      return reply.code(400).send(Object.fromEntries(fieldErrors.map(([field, value]) => [field, [invalidText(value)]])))
     }
-    return { token: signToken(user.id) }
+    const [user] = await db.select().from(users).where(eq(users.username, username))
+    const valid = user === undefined ? await verifyUnknownUser(password) : await verifyPassword(password, user.password)
+    if (!valid || user === undefined) return reply.code(401).send({ detail: 'Invalid username or password.' })
+    return { token: signer.sign(user.id) }
   })
 }

@@ -47,6 +47,9 @@ export const DDL = `
   );
 `
 
+/** Seconds postgres.js waits for a connection to be ready before failing its queries. */
+export const CONNECT_TIMEOUT = 5
+
 export interface DatabaseOptions {
   /** `postgres://…`: use that server. Default: PGlite. */
   databaseUrl?: string
@@ -63,8 +66,10 @@ export interface OpenDatabase {
 /** Connects, and creates the tables that are missing. */
 export async function openDatabase (options: DatabaseOptions = {}): Promise<OpenDatabase> {
   if (options.databaseUrl) {
-    // A single connection, as PGlite has one session: every query of the example is short.
-    const client = postgres(options.databaseUrl, { max: 1, onnotice: () => {} })
+    // A single connection, as PGlite has one session: every query of the example is short (one
+    // pipelined connection carries the load; see the README). A server that does not answer fails
+    // the queries waiting for it after CONNECT_TIMEOUT seconds instead of holding them 30 s.
+    const client = postgres(options.databaseUrl, { max: 1, connect_timeout: CONNECT_TIMEOUT, onnotice: () => {} })
     const close = (): Promise<void> => client.end({ timeout: 5 })
     try {
       await client.unsafe(DDL)

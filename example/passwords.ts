@@ -8,6 +8,9 @@ import { promisify } from 'node:util'
 const derive = promisify(scrypt) as (password: string, salt: Buffer, length: number) => Promise<Buffer>
 const KEY_LENGTH = 32
 
+/** The longest password accepted, at sign-up and at login: hashing a longer one is work for nothing. */
+export const PASSWORD_MAX_LENGTH = 1024
+
 /** Hashes a password with a fresh random salt. */
 export async function hashPassword (password: string): Promise<string> {
   const salt = randomBytes(16)
@@ -23,6 +26,17 @@ export async function verifyPassword (password: string, stored: string): Promise
   if (expected.length === 0) return false
   const actual = await derive(password, Buffer.from(salt, 'base64url'), expected.length)
   return actual.length === expected.length && timingSafeEqual(actual, expected)
+}
+
+// Checked when the username is unknown, so that a login takes as long whether the user exists or
+// not: the time of an answer does not tell which usernames are taken.
+let unknownUserHash: Promise<string> | undefined
+
+/** Spends the time of a password check, and answers no: the login of a username nobody has. */
+export async function verifyUnknownUser (password: string): Promise<false> {
+  unknownUserHash ??= hashPassword(randomBytes(16).toString('base64url'))
+  await verifyPassword(password, await unknownUserHash)
+  return false
 }
 
 /** Values to write with the password, if any, replaced by its hash. */

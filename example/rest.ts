@@ -4,9 +4,9 @@
  * with 400, `{"detail": "..."}` otherwise. It reuses the users consumer's serializer, so both
  * APIs accept and send the same fields.
  *
- * - `GET /api/users/`, `GET /api/users/:id`
+ * - `GET /api/users/` (at most 100 a request: `?limit=` up to 100, `?offset=`), `GET /api/users/:id`
  * - `POST /api/users/` — sign up: `{"username", "email", "password"}`
- * - `PATCH /api/users/:id` — your own user only (`Authorization: Bearer <token>`)
+ * - `PATCH /api/users/:id` — your own user only (`Authorization: Bearer <token>`), password included
  */
 import { eq } from 'drizzle-orm'
 import { Type, type Static } from '@sinclair/typebox'
@@ -19,6 +19,13 @@ import { users } from './schema.js'
 const UserParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2 ** 31 - 1 }) })
 type UserId = Static<typeof UserParams>
 
+/** The most users a list sends: a list that grows with the table is a request anyone can make slow. */
+export const MAX_LIST = 100
+const Page = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: MAX_LIST, default: MAX_LIST }),
+  offset: Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: 0 })
+})
+
 const notFound = { detail: 'Not found.' }
 
 /** Registers the routes; `db` is `app.dcrf.db`, so that subscribers see the changes they make. */
@@ -30,8 +37,9 @@ export async function restApi (app: FastifyInstance, { db }: { db: Database }): 
     throw error
   })
 
-  app.get('/api/users/', async () => {
-    const rows = await db.select().from(users).orderBy(users.id)
+  app.get<{ Querystring: Static<typeof Page> }>('/api/users/', { schema: { querystring: Page } }, async (request) => {
+    const { limit, offset } = request.query
+    const rows = await db.select().from(users).orderBy(users.id).limit(limit).offset(offset)
     return userSerializer.toRepresentationMany(rows)
   })
 

@@ -1,20 +1,23 @@
 /**
  * `npm start`: the example application on PORT (default 3000; 0 picks a free port) and HOST
  * (default 127.0.0.1). DATABASE_URL switches to that PostgreSQL server (default: PGlite in memory,
- * or in DATA_DIR), REDIS_URL the channel layer to Redis. It logs one line with its URL and shuts
- * down cleanly on SIGINT and SIGTERM.
+ * or in DATA_DIR), REDIS_URL the channel layer to Redis, SECRET_KEY signs the tokens (default: a
+ * random secret, with a warning). It logs one line with its URL and shuts down cleanly on SIGINT and
+ * SIGTERM.
  */
 import { buildApp } from './app.js'
+import { redactTokens } from './auth.js'
 
 const app = await buildApp({
   databaseUrl: process.env.DATABASE_URL || undefined,
   redisUrl: process.env.REDIS_URL || undefined,
   dataDir: process.env.DATA_DIR || undefined,
+  secretKey: process.env.SECRET_KEY || undefined,
   logger: {
     level: process.env.LOG_LEVEL ?? 'info',
     serializers: {
       // WebSocket URLs carry tokens (`?token=`): keep them out of the logs.
-      req: (request) => ({ method: request.method, url: request.url.replace(/([?&]token=)[^&]*/, '$1[redacted]') })
+      req: (request) => ({ method: request.method, url: redactTokens(request.url) })
     }
   }
 })

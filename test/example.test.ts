@@ -7,15 +7,18 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import postgres from 'postgres'
 import { buildApp, type ExampleOptions } from '../example/app.js'
+import { redactTokens } from '../example/auth.js'
 import { rooms, users } from '../example/schema.js'
 import { Client, reply, sleep } from './helpers.js'
 
@@ -212,10 +215,11 @@ for (const backend of backends) {
       reply('update', { ...u4, username: 'user 4' }, 200, 8)
     )
     assert.deepEqual(await watcher.next(), reply('update', { ...u4, username: 'user 4' }, 200, 'w'))
-    await tokenOf(app, 'user 4', 'changed')
+    // Only create writes a password: the update left it as it was.
+    await tokenOf(app, 'user 4', 'testpassword123')
     assert.deepEqual(
       await client.request({ action: 'update', request_id: 9, pk: 4, data: { username: 'user 4' } }),
-      reply('update', null, 400, 9, [{ email: ['This field is required.'], password: ['This field is required.'] }])
+      reply('update', null, 400, 9, [{ email: ['This field is required.'] }])
     )
     assert.deepEqual(await client.request({ action: 'delete', request_id: 10, pk: 4 }), reply('delete', null, 204, 10))
     assert.deepEqual(await watcher.next(), reply('delete', { pk: 4 }, 204, 'w'))
@@ -488,4 +492,226 @@ test('npm start: example/server.ts prints its URL, serves, and exits cleanly on 
     child.kill('SIGTERM')
   }
   assert.deepEqual(await exited, { code: 0, signal: null })
+})
+
+// ---- The example teaches safe patterns: what an attacker tries, and what they get ----------------
+
+/** Log lines of an app, parsed; `logger` to pass to `buildApp`. */
+function logCollector (): { logs: Array<Record<string, any>>, logger: ExampleOptions['logger'] } {
+  const logs: Array<Record<string, any>> = []
+  const stream = new Writable({
+    write (chunk, _encoding, callback) {
+      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line))
+      callback()
+    }
+  })
+  return { logs, logger: { level: 'info', stream } }
+}
+
+const errorLines = (logs: Array<Record<string, any>>) => logs.filter((line) => line.level >= 50)
+
+/** A token as the example signs them, under `secret`. */
+function tokenSignedWith (secret: string, sub: number): string {
+  const payload = Buffer.from(JSON.stringify({ sub, exp: Math.floor(Date.now() / 1000) + 3600 })).toString('base64url')
+  return `${payload}.${createHmac('sha256', secret).update(payload).digest('base64url')}`
+}
+
+for (const backend of backends) {
+  test(`[${backend.name}] /ws/users/ is open, but only create writes a password: update and patch ignore it`, async (t) => {
+    const app = await start(t, backend)
+    const passwordOf = async (id: number) => (await app.dcrf.db.select().from(users).where(eq(users.id, id)))[0].password
+    const before = await passwordOf(1)
+    const anonymous = await Client.open(app, '/ws/users/')
+    assert.deepEqual(
+      await anonymous.request({ action: 'patch', request_id: 1, pk: 1, data: { password: 'hijacked' } }),
+      reply('patch', u1, 200, 1)
+    )
+    assert.deepEqual(
+      await anonymous.request({ action: 'update', request_id: 2, pk: 1, data: { username: 'test1', email: 'test1@example.com', password: 'hijacked' } }),
+      reply('update', u1, 200, 2)
+    )
+    assert.equal(await passwordOf(1), before)
+    const login = (password: string) => app.inject({ method: 'POST', url: '/api/login', payload: { username: 'test1', password } })
+    assert.equal((await login('hijacked')).statusCode, 401)
+    await tokenOf(app, 'test1', 'password1')
+
+    // The owner changes it over REST, with their token; nobody else can.
+    const patch = (payload: object, token?: string) =>
+      app.inject({ method: 'PATCH', url: '/api/users/1', payload, headers: token ? { authorization: `Bearer ${token}` } : {} })
+    assert.equal((await patch({ password: 'stolen' })).statusCode, 401)
+    assert.equal((await patch({ password: 'stolen' }, await tokenOf(app, 'test2', 'password2'))).statusCode, 403)
+    const changed = await patch({ password: 'renewed' }, await tokenOf(app, 'test1', 'password1'))
+    assert.equal(changed.statusCode, 200)
+    assert.deepEqual(changed.json(), u1)
+    assert.equal((await login('password1')).statusCode, 401)
+    await tokenOf(app, 'test1', 'renewed')
+    assert.equal((await login('stolen')).statusCode, 401)
+
+    // The pages say what this consumer is.
+    assert.match((await app.inject('/')).body, /<code>\/ws\/users\/<\/code> is DCRF's open demo consumer/)
+    assert.match((await app.inject('/users/')).body, /An open demo consumer[\s\S]*anyone connected can create, change and delete any\s+user/)
+  })
+
+  test(`[${backend.name}] POST /api/login: NUL, lone surrogates, non-strings and huge values are a 400 or 401, never a 500 nor an error log`, async (t) => {
+    const { logs, logger } = logCollector()
+    const app = await start(t, backend, { logger })
+    const bodies: unknown[] = [
+      { username: 'test\u00001', password: 'password1' },
+      { username: 'test1', password: 'password\u00001' },
+      { username: '\ud800', password: 'password1' },
+      { username: 'test1', password: 'x\udc00' },
+      { username: 'test1\ud83d', password: '\ude00' },
+      { username: 42, password: 'password1' },
+      { username: { $ne: '' }, password: 'password1' },
+      { username: ['test1'], password: 'password1' },
+      { username: null, password: null },
+      { username: true, password: 1.5 },
+      { username: 'x'.repeat(100_000), password: 'password1' },
+      { username: 'test1', password: 'x'.repeat(100_000) },
+      {},
+      'test1',
+      [],
+      null
+    ]
+    for (const body of bodies) {
+      const response = await app.inject({ method: 'POST', url: '/api/login', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) })
+      assert.ok([400, 401].includes(response.statusCode), `${JSON.stringify(body).slice(0, 60)}: ${response.statusCode} ${response.body.slice(0, 200)}`)
+    }
+    const nul = await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'test\u00001', password: 'password1' } })
+    assert.deepEqual(nul.json(), { username: ['Null characters are not allowed.'] })
+    const listed = await app.inject({ method: 'POST', url: '/api/login', payload: { username: ['test1'], password: 'password1' } })
+    assert.equal(listed.statusCode, 400)
+    const surrogate = await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'test1', password: 'x\udc00' } })
+    assert.deepEqual(surrogate.json(), { password: ['Not a valid string.'] })
+    assert.deepEqual(errorLines(logs), [])
+    // The socket's sign-up refuses the same text with the same messages.
+    const client = await Client.open(app, '/ws/users/')
+    assert.deepEqual(
+      await client.request({ action: 'create', request_id: 1, data: { username: 'a\u0000', email: 'a@example.com', password: 'pw' } }),
+      reply('create', null, 400, 1, [{ username: ['Null characters are not allowed.'] }])
+    )
+    assert.deepEqual(errorLines(logs), [])
+  })
+
+  test(`[${backend.name}] a deleted user's token is refused, and their open sockets stop serving them`, async (t) => {
+    const app = await start(t, backend)
+    const token = await tokenOf(app, 'test2', 'password2')
+    const me = await Client.open(app, `/ws/me/?token=${token}`)
+    const chat = await Client.open(app, `/ws/chat/room/?token=${token}`)
+    assert.deepEqual(await me.request({ action: 'whoami', request_id: 1 }), reply('whoami', { id: 2, username: 'test2' }, 200, 1))
+    assert.deepEqual(await chat.request({ action: 'join_room', request_id: 'j', pk: 1 }), reply('join_room', null, 200, 'j'))
+    assert.deepEqual(await chat.next(), reply('update_users', [{ id: 2, username: 'test2' }], 200, 'j'))
+    // A rename reaches the open socket.
+    await app.inject({ method: 'PATCH', url: '/api/users/2', payload: { username: 'two' }, headers: { authorization: `Bearer ${token}` } })
+    assert.deepEqual(await me.request({ action: 'whoami', request_id: 2 }), reply('whoami', { id: 2, username: 'two' }, 200, 2))
+
+    // Deleted through the app: both sockets are closed with 4401.
+    const users = await Client.open(app, '/ws/users/')
+    assert.deepEqual(await users.request({ action: 'delete', request_id: 1, pk: 2 }), reply('delete', null, 204, 1))
+    assert.deepEqual(await me.closed, { code: 4401, reason: 'User deleted.' })
+    assert.deepEqual(await chat.closed, { code: 4401, reason: 'User deleted.' })
+    assert.deepEqual(me.frames, [])
+    assert.equal(await Client.refused(app, `/ws/me/?token=${token}`), 401)
+    assert.equal(await Client.refused(app, `/ws/chat/room/?token=${token}`), 401)
+    const rest = await app.inject({ method: 'PATCH', url: '/api/users/2', payload: { email: 'ghost@example.com' }, headers: { authorization: `Bearer ${token}` } })
+    assert.equal(rest.statusCode, 401)
+
+    // Deleted where no observer sees it (raw SQL, another program): the next action is refused.
+    const three = await tokenOf(app, 'test3', 'password3')
+    const other = await Client.open(app, `/ws/me/?token=${three}`)
+    const room = await Client.open(app, `/ws/chat/room/?token=${three}`)
+    assert.deepEqual(await other.request({ action: 'whoami', request_id: 1 }), reply('whoami', { id: 3, username: 'test3' }, 200, 1))
+    await app.dcrf.db.execute(sql`delete from users where id = 3`)
+    const refusedOrClosed = async (client: Client, action: string) => {
+      const answer = await Promise.race([client.request({ action, request_id: 2, pk: 1 }), client.closed])
+      // Either way the socket no longer answers as the user.
+      if ('code' in answer) assert.equal(answer.code, 4401)
+      else assert.deepEqual(answer, reply(action, null, 401, 2, ['Incorrect authentication credentials.']))
+    }
+    await refusedOrClosed(other, 'whoami')
+    await refusedOrClosed(room, 'retrieve')
+    assert.equal(await Client.refused(app, `/ws/me/?token=${three}`), 401)
+  })
+
+  test(`[${backend.name}] lists are bounded: GET /api/users/ sends at most 100, paginated limits are capped`, async (t) => {
+    const app = await start(t, backend)
+    await app.dcrf.db.insert(users).values(Array.from({ length: 120 }, (_, i) => ({ username: `bulk${i}`, email: `bulk${i}@example.com`, password: '' })))
+    const list = async (query = '') => {
+      const response = await app.inject(`/api/users/${query}`)
+      return { status: response.statusCode, body: response.json() }
+    }
+    const first = await list()
+    assert.equal(first.status, 200)
+    assert.equal(first.body.length, 100)
+    assert.deepEqual(first.body.slice(0, 3), [u1, u2, u3])
+    const rest = await list('?offset=100')
+    assert.deepEqual(rest.body.map((user: { id: number }) => user.id), Array.from({ length: 23 }, (_, i) => 101 + i))
+    assert.deepEqual((await list('?limit=2&offset=1')).body, [u2, u3])
+    for (const query of ['?limit=101', '?limit=0', '?offset=-1', '?limit=x']) assert.equal((await list(query)).status, 400, query)
+
+    const paginated = await Client.open(app, '/ws/users/paginated/')
+    const page = await paginated.request({ action: 'list', request_id: 1, limit: 1_000_000 })
+    assert.equal(page.data.limit, 100)
+    assert.equal(page.data.results.length, 100)
+    assert.equal(page.data.count, 123)
+  })
+
+  test(`[${backend.name}] a server fault answers 500 without its message, logged once at error`, async (t) => {
+    const { logs, logger } = logCollector()
+    const app = await start(t, backend, { logger })
+    await app.dcrf.db.execute(sql`drop table rooms cascade`)
+    const response = await app.inject('/api/rooms/')
+    assert.equal(response.statusCode, 500)
+    assert.deepEqual(response.json(), { detail: 'A server error occurred.' })
+    assert.equal(errorLines(logs).length, 1)
+    // Client errors keep their message.
+    const bad = await app.inject({ method: 'POST', url: '/api/rooms/', payload: {} })
+    assert.equal(bad.statusCode, 400)
+  })
+}
+
+test('tokens: without SECRET_KEY a random secret, with a warning; the old default secret is refused', async (t) => {
+  const { logs, logger } = logCollector()
+  const app = await start(t, pglite, { logger })
+  const warnings = logs.filter((line) => line.level === 40 && /SECRET_KEY is not set.*will not survive a restart/.test(line.msg))
+  assert.equal(warnings.length, 1)
+  // The secret the source once held signs nothing now.
+  const old = tokenSignedWith('fastify-dcrf example secret: set SECRET_KEY outside development', 1)
+  assert.equal(await Client.refused(app, `/ws/me/?token=${old}`), 401)
+  const patch = await app.inject({ method: 'PATCH', url: '/api/users/1', payload: { email: 'x@example.com' }, headers: { authorization: `Bearer ${old}` } })
+  assert.equal(patch.statusCode, 401)
+  const random = await tokenOf(app, 'test1', 'password1')
+  const me = await Client.open(app, `/ws/me/?token=${random}`)
+  assert.deepEqual(await me.request({ action: 'whoami', request_id: 1 }), reply('whoami', { id: 1, username: 'test1' }, 200, 1))
+
+  // With a secret key, tokens are signed with it, and no warning is logged.
+  const keyed = logCollector()
+  const withKey = await start(t, pglite, { secretKey: 'a secret of the deployment', logger: keyed.logger })
+  assert.deepEqual(keyed.logs.filter((line) => line.level >= 40), [])
+  const token = await tokenOf(withKey, 'test1', 'password1')
+  const [payload, signature] = token.split('.')
+  assert.equal(signature, createHmac('sha256', 'a secret of the deployment').update(payload).digest('base64url'))
+  assert.equal(await Client.refused(withKey, `/ws/me/?token=${random}`), 401)
+  const signed = await Client.open(withKey, `/ws/me/?token=${tokenSignedWith('a secret of the deployment', 2)}`)
+  assert.deepEqual(await signed.request({ action: 'whoami', request_id: 1 }), reply('whoami', { id: 2, username: 'test2' }, 200, 1))
+})
+
+test('logs: every token parameter of a URL is redacted, however its name is encoded', () => {
+  assert.equal(redactTokens('/ws/me/?token=abc'), '/ws/me/?token=[redacted]')
+  assert.equal(redactTokens('/ws/me/?a=1&token=x&%74oken=y&b=two%20words'), '/ws/me/?a=1&token=[redacted]&token=[redacted]&b=two%20words')
+  assert.equal(redactTokens('/ws/lobby/'), '/ws/lobby/')
+  assert.equal(redactTokens('/api/users/?limit=2'), '/api/users/?limit=2')
+})
+
+test('postgres.js has a connect timeout: a server that never answers fails the start in seconds, not 30', { timeout: 20_000 }, async (t) => {
+  // Accepts connections and never says a word, as a stuck server or a black-holed route.
+  const sockets = new Set<Socket>()
+  const server = createServer((socket) => { sockets.add(socket) })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => {
+    for (const socket of sockets) socket.destroy()
+    server.close()
+  })
+  const { port } = server.address() as { port: number }
+  await assert.rejects(buildApp({ databaseUrl: `postgres://postgres@127.0.0.1:${port}/test` }), { code: 'CONNECT_TIMEOUT' })
 })

@@ -9,6 +9,10 @@
  *   new message arrives as `{"action": "create", "data": <message>, ...}`.
  * - `retrieve` and `subscribe_instance` (`pk`): the room with its host, current users and messages.
  *
+ * A socket serves its user only while that user exists: `isCurrentUser` re-reads the user before
+ * each action (401 once deleted), and the account observer closes the socket with 4401 when the
+ * user is deleted, so that it stops receiving the room's messages too (see `auth.ts`).
+ *
  * As in the tutorial, membership is per user, not per socket: a user with two tabs in a room leaves
  * it when either tab leaves. It is a factory because its serializers read related rows (authors,
  * members) and an observer's serializer runs outside any connection: they need the database itself.
@@ -19,7 +23,6 @@ import {
   action,
   defineConsumer,
   instanceSubscriptions,
-  isAuthenticated,
   mixins,
   modelObserver,
   serializer,
@@ -27,7 +30,7 @@ import {
   type ConsumerContext,
   type Database
 } from 'fastify-dcrf'
-import { userOf } from '../auth.js'
+import { accountObserver, isCurrentUser, userOf } from '../auth.js'
 import { messages, roomUsers, rooms, users, type Message } from '../schema.js'
 
 /** How many of a room's latest messages `retrieve` sends. */
@@ -104,9 +107,10 @@ export function roomConsumer (db: Database) {
   return defineConsumer({
     table: rooms,
     serializer: roomSerializer,
-    permissions: [isAuthenticated],
+    permissions: [isCurrentUser],
     state: () => ({ room: null as number | null, requestId: null as unknown }),
     observers: {
+      account: accountObserver,
       message_activity: modelObserver(messages, {
         serialize: (message: Message) => messageSerializer.toRepresentation(message),
         groupsForSignal: (message) => [`messages.room.${message.room}`],
@@ -155,6 +159,10 @@ export function roomConsumer (db: Database) {
         await ctx.observer('message_activity').unsubscribe({ requestId: requestId ?? undefined, room: room.id })
         return { data: null, status: 204 }
       }
+    },
+
+    async onConnect (ctx) {
+      await ctx.observer('account').subscribe()
     },
 
     groupHandlers: {
