@@ -173,6 +173,16 @@ export class ChannelLayer implements PublicChannelLayer {
     return this.#groups.get(group)?.members.size ?? 0
   }
 
+  /**
+   * Hands a message to this process's members of `group` only, not through the emitter: for what
+   * every process learns by itself (external changes, which every process LISTENs to).
+   */
+  deliverLocal (group: string, message: GroupMessage): void {
+    const entry = this.#groups.get(group)
+    if (entry === undefined || this.#closed) return
+    for (const member of entry.members) member.deliver(message, group)
+  }
+
   groupSend (group: string, message: GroupMessage): Promise<void> {
     if (this.#closed) return Promise.reject(new errors.DCRF_ERR_CHANNEL_LAYER_CLOSED())
     if (typeof message?.type !== 'string') {

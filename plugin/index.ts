@@ -13,6 +13,7 @@ import type { AnyConsumer, ConsumerRouteOptions, DcrfDecorator, DcrfOptions, Gro
 import { ChannelLayer } from './channel-layer.js'
 import { captureChanges } from './observer/capture.js'
 import { ObserverHub } from './observer/hub.js'
+import { ExternalChanges } from './observer/external.js'
 import { errors } from './errors.js'
 import type { Runtime } from './connection.js'
 import { resolveOptions } from './options.js'
@@ -70,6 +71,12 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
     }
     done()
   })
+  if (resolved.externalChanges !== null && resolved.db !== null) {
+    const external = new ExternalChanges({ db: resolved.db, hub: observers, log: fastify.log, options: resolved.externalChanges })
+    await external.start()
+    // before the channel layer closes: notifications already heard are still handed on
+    fastify.addHook('onClose', () => external.stop())
+  }
   fastify.addHook('onClose', async () => {
     await channelLayer.close()
   })
@@ -127,6 +134,8 @@ export type { DatabaseErrorOptions } from './db-errors.js'
 export { modelObserver, observer } from './observer/define.js'
 export { instanceSubscriptions } from './mixins/instance.js'
 export { captureChanges } from './observer/capture.js'
+export { externalChangesSql, installExternalChanges } from './observer/external-sql.js'
+export { EXTERNAL_CHANGES_GAP } from './observer/external.js'
 export type { ChangeEvent } from './observer/capture.js'
 export { allowAny, isAuthenticated, and, or, not, fromHook } from './permissions.js'
 export {

@@ -2,7 +2,10 @@
  * Options of `fastify.register(dcrf, options)`, checked at `register`: a mistake fails the boot with
  * `DCRF_ERR_INVALID_OPTION`, never the first message.
  */
-import type { Database, DcrfOptions, Permission } from '../types/index.js'
+import type { Database, DcrfOptions, ExternalChangesOptions, Permission } from '../types/index.js'
+import { is } from 'drizzle-orm'
+import { PgTable } from 'drizzle-orm/pg-core'
+import { tableInfo } from './observer/table-info.js'
 import { errors } from './errors.js'
 
 /** The default largest inbound frame: 1 MiB. */
@@ -16,6 +19,7 @@ export interface ResolvedOptions {
   db: Database | null
   atomicRequests: boolean
   limits: Limits
+  externalChanges: ExternalChangesOptions | null
 }
 
 /** The protections every socket gets. */
@@ -37,7 +41,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   heartbeatInterval: 30_000
 })
 
-const KNOWN = new Set(['channelLayer', 'permissions', 'maxFrameSize', 'websocket', 'db', 'atomicRequests', ...Object.keys(DEFAULT_LIMITS)])
+const KNOWN = new Set(['channelLayer', 'permissions', 'maxFrameSize', 'websocket', 'db', 'atomicRequests', 'externalChanges', ...Object.keys(DEFAULT_LIMITS)])
 
 function fail (option: string, why: string): never {
   throw new errors.DCRF_ERR_INVALID_OPTION(option, why)
@@ -77,6 +81,8 @@ export function resolveOptions (options: DcrfOptions): ResolvedOptions {
   }
   if (typeof atomicRequests !== 'boolean') fail('atomicRequests', 'must be a boolean')
   if (atomicRequests && db === null) fail('atomicRequests', 'needs the db option')
+  const externalChanges = options.externalChanges ?? null
+  if (externalChanges !== null) checkExternalChanges(externalChanges, db)
 
   const limits: Limits = { ...DEFAULT_LIMITS }
   for (const key of ['maxQueuedFrames', 'maxBufferedBytes', 'maxSubscriptions'] as const) {
@@ -97,5 +103,26 @@ export function resolveOptions (options: DcrfOptions): ResolvedOptions {
     limits.rateLimit = { max: rateLimit.max, timeWindow: rateLimit.timeWindow }
   }
 
-  return { channelLayer, permissions, maxFrameSize, websocket, db, atomicRequests, limits }
+  return { channelLayer, permissions, maxFrameSize, websocket, db, atomicRequests, limits, externalChanges }
+}
+
+function checkExternalChanges (options: ExternalChangesOptions, db: Database | null): void {
+  if (typeof options !== 'object') fail('externalChanges', 'must be an object')
+  if (db === null) fail('externalChanges', 'needs the db option')
+  const { tables, channel, listener, onGap } = options
+  if (!Array.isArray(tables) || tables.length === 0 || !tables.every((table) => is(table, PgTable))) {
+    fail('externalChanges.tables', 'must be a non-empty array of Drizzle tables')
+  }
+  for (const table of tables) {
+    // rows are read back by key
+    const info = tableInfo(table)
+    if (info.pk.length === 0) fail('externalChanges.tables', `table ${info.identity} has no primary key`)
+  }
+  if (channel !== undefined && (typeof channel !== 'string' || !/^[a-z_][a-z0-9_]{0,62}$/.test(channel))) {
+    fail('externalChanges.channel', 'must be a lowercase identifier (letters, digits, underscores)')
+  }
+  if (listener !== undefined && (typeof listener !== 'function' && (typeof listener !== 'object' || listener === null || typeof (listener as { listen?: unknown }).listen !== 'function'))) {
+    fail('externalChanges.listener', 'must be a postgres.js client, a PGlite database or a listen function')
+  }
+  if (onGap !== undefined && typeof onGap !== 'function') fail('externalChanges.onGap', 'must be a function')
 }

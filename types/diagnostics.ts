@@ -132,3 +132,17 @@ export interface ChannelLayerStateMessage {
   /** The error that took it down. */
   error?: Error
 }
+
+/** Options of the AsyncAPI document (`app.dcrf.asyncapi()`). */
+export interface AsyncApiOptions {
+  /** The document's `info`. Default title `fastify-dcrf API`, version `0.0.0`. */
+  info?: { title?: string, version?: string, description?: string }
+  /** AsyncAPI Server Objects by name, such as `{ production: { host: 'api.example.com', protocol: 'wss' } }`. */
+  servers?: Record<string, { host: string, protocol: 'ws' | 'wss', pathname?: string, description?: string }>
+}
+
+/** The plugin's `asyncapi` option: the document's options, and the route serving it. */
+export interface AsyncApiPluginOptions extends AsyncApiOptions {
+  /** Serves the document as JSON on this GET route (such as `/asyncapi.json`). Default: not served. */
+  route?: string
+}

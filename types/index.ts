@@ -385,6 +385,44 @@ export interface DcrfOptions {
   heartbeatInterval?: number
   /** Options for `@fastify/websocket` when the plugin registers it (it does unless the app has). */
   websocket?: WebsocketPluginOptions
+  /**
+   * Changes made outside the application (psql, other services, raw SQL, cascades) reach observers
+   * too: the database reports them through triggers that `installExternalChanges` creates, and
+   * every process LISTENs. Default: off.
+   */
+  externalChanges?: ExternalChangesOptions | null
+}
+
+/** Options of external changes: the same object is given to `installExternalChanges` and to the plugin. */
+export interface ExternalChangesOptions {
+  /** The tables whose changes the database reports (each needs a primary key). */
+  tables: readonly PgTable[]
+  /** The NOTIFY channel: a lowercase identifier. Default `dcrf_changes`. */
+  channel?: string
+  /**
+   * What to LISTEN on. Default: the `db` option's own client (postgres.js opens one dedicated
+   * connection for it). Give a postgres.js client of a direct URL when the pool goes through
+   * PgBouncer in transaction mode (LISTEN needs a session), or a function for any other driver.
+   */
+  listener?: unknown | ExternalListen
+  /** Called when changes may have been missed (also logged, signalled and published on diagnostics). */
+  onGap?: (gap: ExternalChangesGap) => void
+}
+
+/**
+ * LISTENs on `channel`: `onNotify` for each payload, `onListen` each time the LISTEN is in place
+ * (again after a reconnect: the gap between is lost). Resolves to a function that stops listening.
+ */
+export type ExternalListen = (channel: string, onNotify: (payload: string) => void, onListen: () => void) => Promise<() => Promise<void>>
+
+/** Changes the plugin may not have heard of. */
+export interface ExternalChangesGap {
+  /** `reconnected`: the LISTEN connection was lost and is back; `unreported`: the trigger could not send some rows. */
+  reason: 'reconnected' | 'unreported'
+  /** When the gap may have begun: the last notification heard before it (or the LISTEN start), for `reconnected`. */
+  since: Date | null
+  /** The table, for `unreported`. */
+  table: string | null
 }
 
 /** Route options accepted beside a consumer: hooks and config of the WebSocket route. */

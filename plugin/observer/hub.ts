@@ -84,6 +84,8 @@ export class ObserverHub {
   #instanceTables = new Set<string>()
   /** Publishing is sequential, so that subscribers see the changes of a row in commit order. */
   #tail: Promise<void> = Promise.resolve()
+  /** Whether the publishing under way reaches this process's members only (external changes). */
+  #local = false
 
   constructor (channelLayer: ChannelLayer, log: FastifyBaseLogger) {
     this.#channelLayer = channelLayer
@@ -136,9 +138,13 @@ export class ObserverHub {
     return this.#byTable.has(table) || this.#instanceTables.has(getTableName(table))
   }
 
-  /** Called by change capture after a commit. Never throws: failures are logged. */
-  publishChanges (events: ChangeEvent[]): void {
+  /**
+   * Called by change capture after a commit. Never throws: failures are logged. `local`: to this
+   * process's subscribers only (every process hears external changes by itself).
+   */
+  publishChanges (events: ChangeEvent[], local = false): void {
     this.#enqueue(async () => {
+      this.#local = local
       for (const event of events) await this.#publishChange(event)
     })
   }
@@ -146,6 +152,7 @@ export class ObserverHub {
   /** Emits an application event to the observers of `signal`. */
   signal (signal: string, payload: unknown): Promise<void> {
     return this.#enqueue(async () => {
+      this.#local = false
       for (const { id, definition } of this.#bySignal.get(signal) ?? []) {
         const options = definition.options as SignalObserverOptions
         const data = options.serialize === undefined ? payload : await options.serialize(payload)
@@ -187,12 +194,17 @@ export class ObserverHub {
     if (event.pk !== null && this.#instanceTables.has(event.tableName) && event.action !== 'create') {
       const message: InstanceMessage = { type: INSTANCE_MESSAGE, action: event.action }
       if (event.action === 'update') committedRows.set(message, { table: event.table, row: event.row })
-      await this.#channelLayer.groupSend(instanceGroup(event.tableName, toJson(event.pk)), message)
+      await this.#groupSend(instanceGroup(event.tableName, toJson(event.pk)), message)
     }
   }
 
   async #send (observerId: string, group: string, action: string, data: unknown): Promise<void> {
     const message: ObserverMessage = { type: OBSERVER_MESSAGE, observer: observerId, group, action, data }
-    await this.#channelLayer.groupSend(observerGroup(observerId, group), message)
+    await this.#groupSend(observerGroup(observerId, group), message)
+  }
+
+  async #groupSend (group: string, message: GroupMessage): Promise<void> {
+    if (this.#local) this.#channelLayer.deliverLocal(group, message)
+    else await this.#channelLayer.groupSend(group, message)
   }
 }

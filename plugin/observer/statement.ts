@@ -28,6 +28,7 @@ import {
 import type { Change, ChangeAction, Row } from './change.js'
 import { shapeOf } from './shape.js'
 import { keyOf, type TableInfo } from './table-info.js'
+import { captureMarker } from './external-sql.js'
 
 /** The internals of Drizzle's insert/update/delete builders (drizzle-orm 0.45) that capture reads. */
 export interface WriteBuilder {
@@ -178,10 +179,16 @@ function render (builder: WriteBuilder, info: TableInfo, action: ChangeAction, u
   }
 
   return {
-    query: dialect.sqlToQuery(statement),
+    query: marked(dialect.sqlToQuery(statement), info),
     mapper,
     metadata: { type: action === 'create' ? 'insert' : action, tables: extractUsedTable(config.table) }
   }
+}
+
+/** The statement led by the marker that tells the table's external-changes trigger we publish it ourselves. */
+function marked (query: Query, info: TableInfo): Query {
+  query.sql = captureMarker(info.identity) + query.sql
+  return query
 }
 
 /**

@@ -1,0 +1,199 @@
+/**
+ * The database side of external changes: one trigger function and, per observed table, three
+ * statement-level triggers (insert, update, delete) that report the rows a statement changed with
+ * `pg_notify`, so that writes made outside the application (psql, migrations, other services, raw
+ * SQL, cascades) reach observers too.
+ *
+ * A notification carries the table, the operation, the transaction id and the changed rows: each
+ * as its primary key and, for updates and deletes, the row as it was (`to_jsonb(OLD)`). A bulk
+ * statement sends as few notifications as fit its rows under PostgreSQL's 8000-byte payload limit.
+ * A row whose previous state does not fit is sent with only its small values (`"p": true`), then
+ * keys only; a key that does not fit is counted in a `"lost"` notification. The trigger never makes
+ * the user's write fail: everything it does is inside an exception block that only warns.
+ *
+ * Writes captured through `app.dcrf.db` are published by the application itself, so their SQL
+ * begins with a marker naming the table they write (`captureMarker`); the trigger of that table
+ * skips the statement that carries it, at trigger depth 1 only: cascades and the writes of other
+ * triggers, on any table, are still reported.
+ */
+import { sql, type SQL } from 'drizzle-orm'
+import { PgDialect, type PgTable } from 'drizzle-orm/pg-core'
+import type { Database, ExternalChangesOptions } from '../../types/index.js'
+import { errors } from '../errors.js'
+import { tableInfo, type TableInfo } from './table-info.js'
+
+/** The default NOTIFY channel. */
+export const DEFAULT_CHANNEL = 'dcrf_changes'
+/** The trigger function's name, created in the first schema of the search path unless qualified. */
+export const FUNCTION_NAME = 'dcrf_notify_changes'
+/** Payload bytes we stay under (PostgreSQL refuses 8000 and more). */
+const PAYLOAD_LIMIT = 7999
+/** Values kept in a previous row that is too large to send whole. */
+const SMALL_VALUE = 256
+
+/** The comment a captured statement starts with: the trigger of `identity`'s table skips it. */
+export function captureMarker (identity: string): string {
+  return `/*dcrf:${identity}*/ `
+}
+
+const dialect = new PgDialect()
+
+function render (chunk: SQL): string {
+  return dialect.sqlToQuery(chunk).sql
+}
+
+function literal (value: string): string {
+  return `'${value.replaceAll("'", "''")}'`
+}
+
+/** The trigger function (plpgsql). Its arguments: the channel, the table's identity, its key columns. */
+function functionSql (): string {
+  return `create or replace function ${FUNCTION_NAME}() returns trigger language plpgsql as $dcrf$
+declare
+  channel text := TG_ARGV[0];
+  tag text := TG_ARGV[1];
+  key_columns text[] := TG_ARGV[2:];
+  marker text := '/*dcrf:' || TG_ARGV[1] || '*/';
+  head text;
+  chunk text := '';
+  item text;
+  lost integer := 0;
+  r record;
+begin
+  -- the application captured this statement and publishes its rows itself
+  if pg_trigger_depth() = 1 and left(coalesce(current_query(), ''), length(marker)) = marker then
+    return null;
+  end if;
+  begin
+    head := '{"t":' || to_json(tag)::text || ',"op":"' || left(TG_OP, 1) || '","x":"' || txid_current()::text || '","r":[';
+    for r in execute case TG_OP
+      when 'INSERT' then
+        'select (select jsonb_object_agg(c, j -> c) from unnest($1) c) as k, null::jsonb as o, null::text as a
+           from (select to_jsonb(n) as j from dcrf_new n) s'
+      when 'DELETE' then
+        'select (select jsonb_object_agg(c, j -> c) from unnest($1) c) as k, j as o, null::text as a
+           from (select to_jsonb(o) as j from dcrf_old o) s'
+      else
+        -- rows are paired by key: an update that changed a key deletes the old one and creates the new
+        'with o as (select (select jsonb_object_agg(c, j -> c) from unnest($1) c) as k, j from (select to_jsonb(x) as j from dcrf_old x) s),
+              n as (select (select jsonb_object_agg(c, j -> c) from unnest($1) c) as k from (select to_jsonb(x) as j from dcrf_new x) s)
+         select coalesce(n.k, o.k) as k, o.j as o,
+                case when n.k is null then ''D'' when o.k is null then ''I'' end as a
+           from o full join n on o.k = n.k'
+      end using key_columns
+    loop
+      item := (jsonb_build_object('k', r.k) || case when r.a is null then '{}'::jsonb else jsonb_build_object('a', r.a) end)::text;
+      if r.o is not null then
+        if octet_length(head) + octet_length(item) + octet_length(r.o::text) + 8 <= ${PAYLOAD_LIMIT} then
+          item := left(item, -1) || ',"o":' || r.o::text || '}';
+        else
+          -- too large whole: the small values still tell which groups the row was in
+          r.o := (select coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb) from jsonb_each(r.o) e where octet_length(e.value::text) <= ${SMALL_VALUE});
+          if octet_length(head) + octet_length(item) + octet_length(r.o::text) + 17 <= ${PAYLOAD_LIMIT} then
+            item := left(item, -1) || ',"p":true,"o":' || r.o::text || '}';
+          end if;
+        end if;
+      end if;
+      if octet_length(head) + octet_length(item) + 2 > ${PAYLOAD_LIMIT} then
+        lost := lost + 1;
+      else
+        if chunk <> '' and octet_length(head) + octet_length(chunk) + octet_length(item) + 3 > ${PAYLOAD_LIMIT} then
+          perform pg_notify(channel, head || chunk || ']}');
+          chunk := '';
+        end if;
+        chunk := case when chunk = '' then item else chunk || ',' || item end;
+      end if;
+    end loop;
+    if chunk <> '' then
+      perform pg_notify(channel, head || chunk || ']}');
+    end if;
+    if lost > 0 then
+      perform pg_notify(channel, '{"t":' || to_json(tag)::text || ',"op":"' || left(TG_OP, 1) || '","lost":' || lost || '}');
+    end if;
+  exception when others then
+    -- a failed report must not fail the write
+    raise warning 'dcrf: changes of % were not reported: %', tag, sqlerrm;
+    begin
+      perform pg_notify(channel, '{"t":' || to_json(tag)::text || ',"op":"' || left(TG_OP, 1) || '","lost":-1}');
+    exception when others then
+      null;
+    end;
+  end;
+  return null;
+end
+$dcrf$`
+}
+
+const EVENTS = [
+  { name: 'dcrf_changes_insert', event: 'insert', referencing: 'new table as dcrf_new' },
+  { name: 'dcrf_changes_update', event: 'update', referencing: 'old table as dcrf_old new table as dcrf_new' },
+  { name: 'dcrf_changes_delete', event: 'delete', referencing: 'old table as dcrf_old' }
+] as const
+
+/** The identity of a table as captured statements and notifications name it. */
+export function identityOf (table: PgTable): TableInfo {
+  const info = tableInfo(table)
+  if (info.pk.length === 0) throw new errors.DCRF_ERR_INVALID_OPTION('externalChanges.tables', `table ${info.identity} has no primary key`)
+  return info
+}
+
+function triggerStatements (table: PgTable, channel: string): string[] {
+  const info = identityOf(table)
+  const name = render(sql`${table}`)
+  const args = [channel, info.identity, ...info.pk.map((i) => info.columns[i].name)].map(literal).join(', ')
+  const statements: string[] = []
+  for (const { name: trigger, event, referencing } of EVENTS) {
+    // DROP + CREATE rather than CREATE OR REPLACE TRIGGER, which PostgreSQL has only from 14 on
+    statements.push(`drop trigger if exists ${trigger} on ${name}`)
+    statements.push(`create trigger ${trigger} after ${event} on ${name} referencing ${referencing} for each statement execute function ${FUNCTION_NAME}(${args})`)
+  }
+  return statements
+}
+
+function checkChannel (channel: string): string {
+  // PGlite puts the channel into LISTEN unquoted
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new errors.DCRF_ERR_INVALID_OPTION('externalChanges.channel', 'must be a lowercase identifier (letters, digits, underscores)')
+  return channel
+}
+
+/** The statements that install external changes, in order. */
+export function externalChangesStatements (options: ExternalChangesOptions): string[] {
+  const channel = checkChannel(options.channel ?? DEFAULT_CHANNEL)
+  return [functionSql(), ...options.tables.flatMap((table) => triggerStatements(table, channel))]
+}
+
+/**
+ * The SQL that {@link installExternalChanges} runs, as text: for a migration, when the
+ * application's role may not run DDL. Run it in one transaction; it can be run again.
+ *
+ * @example
+ * ```ts
+ * writeFileSync('drizzle/0042_dcrf_changes.sql', externalChangesSql({ tables: [rooms, messages] }))
+ * ```
+ */
+export function externalChangesSql (options: ExternalChangesOptions): string {
+  return externalChangesStatements(options).join(';\n\n') + ';\n'
+}
+
+/**
+ * Installs (or re-installs) the trigger function and the triggers of `options.tables`, in one
+ * transaction, serialized against other processes starting at the same time. Safe to call at
+ * every start, on any PostgreSQL from 11 on and on PGlite.
+ *
+ * @example
+ * ```ts
+ * const externalChanges = { tables: [rooms, messages] }
+ * await installExternalChanges(db, externalChanges)
+ * await app.register(dcrf, { db, externalChanges })
+ * ```
+ */
+export async function installExternalChanges (db: Database, options: ExternalChangesOptions): Promise<void> {
+  const statements = externalChangesStatements(options)
+  await db.transaction(async (tx) => {
+    // two processes replacing the function at once would fail with "tuple concurrently updated"
+    await tx.execute(sql.raw(`select pg_advisory_xact_lock(${0x64637266})`))
+    // DROP TRIGGER IF EXISTS would tell of every trigger it did not find
+    await tx.execute(sql.raw('set local client_min_messages = warning'))
+    for (const statement of statements) await tx.execute(sql.raw(statement))
+  })
+}
