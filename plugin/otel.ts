@@ -1,0 +1,82 @@
+/**
+ * `fastify-dcrf/otel`: every action as an OpenTelemetry span, from the action tracing channel.
+ * The action runs inside its span's context, so that what it does (its database queries, through
+ * their own instrumentation) shows as the span's children. `@opentelemetry/api` is an optional
+ * peer dependency: only this entry needs it.
+ *
+ * @example
+ * import { instrumentActions } from 'fastify-dcrf/otel'
+ * // after the OpenTelemetry SDK started (its context manager must be AsyncLocalStorage-based, the default on Node)
+ * const stop = instrumentActions()
+ */
+import { context, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api'
+import { actionTracing } from './diagnostics.js'
+import type { ActionTraceContext } from '../types/diagnostics.js'
+
+export interface InstrumentActionsOptions {
+  /** The tracer spans come from. Default: `trace.getTracer('fastify-dcrf')` of the global provider. */
+  tracer?: Tracer
+}
+
+/**
+ * A store for the start channel that runs the action in an OpenTelemetry context: the channel
+ * calls `run(store, fn)` around the action, as it would an AsyncLocalStorage's.
+ */
+const otelStore = {
+  run<T> (ctx: Context, fn: () => T): T {
+    return context.with(ctx, fn)
+  }
+}
+
+/**
+ * Subscribes to the action tracing channel: a span of kind SERVER per action, named
+ * `<action> <route>` (and the stream of a multiplexed route), with attributes `dcrf.route`,
+ * `dcrf.stream`, `dcrf.action`, `dcrf.detached` and `dcrf.response_status`; an error reply from a
+ * thrown exception records the exception, and a status ≥ 500 marks the span as failed. Returns
+ * the function that stops it.
+ */
+export function instrumentActions (options: InstrumentActionsOptions = {}): () => void {
+  const tracer = options.tracer ?? trace.getTracer('fastify-dcrf')
+  const spans = new WeakMap<ActionTraceContext, Span>()
+  const transform = (message: ActionTraceContext): Context => {
+    const name = `${message.action} ${message.route}${message.stream === null ? '' : ` ${message.stream}`}`
+    const span = tracer.startSpan(name, {
+      kind: SpanKind.SERVER,
+      attributes: {
+        'dcrf.route': message.route,
+        'dcrf.action': message.action,
+        ...(message.stream === null ? {} : { 'dcrf.stream': message.stream })
+      }
+    })
+    spans.set(message, span)
+    return trace.setSpan(context.active(), span)
+  }
+  const handlers = {
+    start: () => {},
+    end: () => {},
+    asyncStart: () => {},
+    error: (message: ActionTraceContext) => {
+      const span = spans.get(message)
+      if (span !== undefined && message.error instanceof Error) span.recordException(message.error)
+    },
+    asyncEnd: (message: ActionTraceContext) => {
+      const span = spans.get(message)
+      if (span === undefined) return
+      spans.delete(message)
+      // A custom getActionName names the action only once it ran.
+      span.setAttribute('dcrf.action', message.action)
+      span.setAttribute('dcrf.detached', message.detached)
+      if (message.status !== null) span.setAttribute('dcrf.response_status', message.status)
+      if (message.status !== null && message.status >= 500) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: message.error instanceof Error ? message.error.message : undefined })
+      }
+      span.end()
+    }
+  }
+  actionTracing.start.bindStore(otelStore as never, transform as never)
+  actionTracing.subscribe(handlers)
+  return () => {
+    actionTracing.unsubscribe(handlers)
+    actionTracing.start.unbindStore(otelStore as never)
+  }
+}
