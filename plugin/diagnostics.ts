@@ -68,8 +68,18 @@ interface TracedConsumer {
   readonly consumer: { readonly actions: ReadonlyMap<string, { name: string }> }
 }
 
+/** The routes of requests already asked for: Fastify builds `request.routeOptions` anew at every read. */
+const routes = new WeakMap<FastifyRequest, string>()
+
 /** The route's path as mounted: a label value bounded by the application's routes. */
-export const routeOf = (request: FastifyRequest): string => request.routeOptions.url ?? 'unknown'
+export function routeOf (request: FastifyRequest): string {
+  let route = routes.get(request)
+  if (route === undefined) {
+    route = request.routeOptions.url ?? 'unknown'
+    routes.set(request, route)
+  }
+  return route
+}
 
 /**
  * Handles one action frame under the action tracing channel: `run` is the frame's handling, and

@@ -49,6 +49,13 @@ export interface DcrfMetrics {
   close (): void
 }
 
+interface RouteSeries {
+  framesIn: { inc: (value?: number) => void }
+  framesOut: { inc: (value?: number) => void }
+  bytesIn: { inc: (value?: number) => void }
+  bytesOut: { inc: (value?: number) => void }
+}
+
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const DURATION_BUCKETS = [1, 10, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600]
 
@@ -98,6 +105,23 @@ export function dcrfMetrics (options: DcrfMetricsOptions = {}): DcrfMetrics {
   layerUp.set(1)
   layerGroups.set(0)
 
+  // The series of each label set, kept: prom-client hashes a labels object on every call.
+  const perRoute = new Map<string, RouteSeries>()
+  const seriesOf = (route: string): RouteSeries => {
+    let series = perRoute.get(route)
+    if (series === undefined) {
+      const labels = { route }
+      series = {
+        framesIn: framesReceived.labels(labels),
+        framesOut: framesSent.labels(labels),
+        bytesIn: bytesReceived.labels(labels),
+        bytesOut: bytesSent.labels(labels)
+      }
+      perRoute.set(route, series)
+    }
+    return series
+  }
+  const perAction = new Map<string, { count: { inc: () => void }, duration: { observe: (v: number) => void } }>()
   const opened = new WeakSet<object>()
   const started = new WeakMap<ActionTraceContext, number>()
 
@@ -117,12 +141,14 @@ export function dcrfMetrics (options: DcrfMetricsOptions = {}): DcrfMetrics {
       connectionsTotal.inc({ route: m.route, outcome: 'refused' })
     },
     [channelNames.frameIn]: (m: FrameMessage) => {
-      framesReceived.inc({ route: m.route })
-      bytesReceived.inc({ route: m.route }, m.bytes)
+      const series = seriesOf(m.route)
+      series.framesIn.inc()
+      series.bytesIn.inc(m.bytes)
     },
     [channelNames.frameOut]: (m: FrameMessage) => {
-      framesSent.inc({ route: m.route })
-      bytesSent.inc({ route: m.route }, m.bytes)
+      const series = seriesOf(m.route)
+      series.framesOut.inc()
+      series.bytesOut.inc(m.bytes)
     },
     [channelNames.observerPublish]: (m: ObserverPublishMessage) => {
       observerEvents.inc({ observer: m.observer, action: m.action })
@@ -152,10 +178,17 @@ export function dcrfMetrics (options: DcrfMetricsOptions = {}): DcrfMetrics {
     asyncStart: () => {},
     error: () => {},
     asyncEnd: (trace: ActionTraceContext) => {
-      const labels = { route: trace.route, stream: trace.stream ?? '', action: trace.action, status: trace.status === null ? 'none' : String(trace.status) }
-      actionsTotal.inc(labels)
+      const status = trace.status === null ? 'none' : String(trace.status)
+      const key = `${trace.route}\n${trace.stream ?? ''}\n${trace.action}\n${status}`
+      let series = perAction.get(key)
+      if (series === undefined) {
+        const labels = { route: trace.route, stream: trace.stream ?? '', action: trace.action, status }
+        series = { count: actionsTotal.labels(labels), duration: actionDuration.labels(labels) }
+        perAction.set(key, series)
+      }
+      series.count.inc()
       const at = started.get(trace)
-      if (at !== undefined) actionDuration.observe(labels, (performance.now() - at) / 1000)
+      if (at !== undefined) series.duration.observe((performance.now() - at) / 1000)
     }
   }
   tracing.subscribe(handlers)
