@@ -19,7 +19,8 @@
  * | `/ws` | multiplexed: streams `things` and `things_with_id` |
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import dcrf from 'fastify-dcrf'
+import { PGlite } from '@electric-sql/pglite'
+import dcrf, { installExternalChanges, type ExternalChangesOptions } from 'fastify-dcrf'
 import { requireUser, setupAuth } from './auth.js'
 import { roomConsumer } from './consumers/chat-room.js'
 import { commentConsumer } from './consumers/comments.js'
@@ -36,6 +37,8 @@ import { pages } from './pages.js'
 import { restApi } from './rest.js'
 import { roomsApi } from './rooms.js'
 import { seed } from './seed.js'
+import { PgliteNotifications } from './pglite-server.js'
+import { comments, messages, roomUsers, rooms, things, users } from './schema.js'
 
 export interface ExampleOptions {
   /** `postgres://…`: use that PostgreSQL server. Default: embedded PostgreSQL (PGlite). */
@@ -52,6 +55,11 @@ export interface ExampleOptions {
    * same. Default: random, made once per process, so tokens do not survive a restart.
    */
   secretKey?: string
+  /**
+   * On PGlite, serve the embedded database to outside clients (psql) on this port of 127.0.0.1 (0:
+   * a free port; `app.pgliteUrl` then tells it). Default: not served.
+   */
+  pgliteSocketPort?: number
 }
 
 /**
@@ -66,9 +74,16 @@ export async function buildApp (options: ExampleOptions = {}): Promise<FastifyIn
   const app = Fastify({ logger: options.logger ?? false })
   app.addHook('onClose', () => database.close())
   try {
+    // Every table reports the changes made outside the app too (psql, cascades): the triggers are
+    // installed at each start (idempotent); on PGlite, what socket clients notify is heard as well.
+    const client = (database.db as unknown as { $client: unknown }).$client
+    const pglite = client instanceof PGlite ? new PgliteNotifications(client) : null
+    const externalChanges: ExternalChangesOptions = { tables: [users, things, comments, rooms, roomUsers, messages], listener: pglite?.listen }
+    await installExternalChanges(database.db, externalChanges)
     await app.register(dcrf, {
       db: database.db,
       channelLayer: options.redisUrl ? { redis: options.redisUrl } : {},
+      externalChanges,
       asyncapi: { route: '/asyncapi.json', info: { title: 'fastify-dcrf example', version: '0.1.0' } }
     })
     // Before the consumers take connections: every one of them is counted.
@@ -106,6 +121,12 @@ export async function buildApp (options: ExampleOptions = {}): Promise<FastifyIn
     })
 
     if (options.seed ?? true) await seed(db)
+    if (pglite !== null && options.pgliteSocketPort !== undefined) {
+      const { server, port } = await pglite.serve(options.pgliteSocketPort)
+      app.decorate('pgliteUrl', `postgres://postgres@127.0.0.1:${port}/postgres`)
+      app.addHook('preClose', (done) => { server.stop().then(() => done(), done) })
+      app.log.info(`embedded database served on port ${port}: psql -h 127.0.0.1 -p ${port} -U postgres postgres`)
+    }
   } catch (err) {
     await app.close().catch(() => {})
     throw err

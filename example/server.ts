@@ -2,8 +2,8 @@
  * `npm start`: the example application on PORT (default 3000; 0 picks a free port) and HOST
  * (default 127.0.0.1). DATABASE_URL switches to that PostgreSQL server (default: PGlite in memory,
  * or in DATA_DIR), REDIS_URL the channel layer to Redis, SECRET_KEY signs the tokens (default: a
- * random secret, with a warning). It logs one line with its URL and shuts down cleanly on SIGINT and
- * SIGTERM.
+ * random secret, with a warning), PGLITE_PORT where PGlite is served to psql (default 5433). It
+ * logs one line with its URL and shuts down cleanly on SIGINT and SIGTERM.
  */
 import { buildApp } from './app.js'
 import { redactTokens } from './auth.js'
@@ -13,6 +13,8 @@ const app = await buildApp({
   redisUrl: process.env.REDIS_URL || undefined,
   dataDir: process.env.DATA_DIR || undefined,
   secretKey: process.env.SECRET_KEY || undefined,
+  // PGlite only: psql reaches the embedded database here (0 picks a free port)
+  pgliteSocketPort: Number(process.env.PGLITE_PORT ?? 5433),
   logger: {
     level: process.env.LOG_LEVEL ?? 'info',
     serializers: {

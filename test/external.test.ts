@@ -162,7 +162,7 @@ for (const backend of backends) {
   })
 
   test(`[${backend.name}] a write through app.dcrf.db is one event; raw SQL in the same transaction is reported`, async (t) => {
-    const { app, db, outside } = await setup(t, backend, {}, "insert into messages (room_id, body) values (1, 'a'), (1, 'b')")
+    const { app, db } = await setup(t, backend, {}, "insert into messages (room_id, body) values (1, 'a'), (1, 'b')")
     const room1 = await watcher(app, 1, 'r1')
     await db.update(messages).set({ body: 'captured' }).where(eq(messages.id, 1))
     assert.deepEqual(await room1.next(), event('update', 1, 'captured', 1, 'r1'))
@@ -294,7 +294,7 @@ test('two processes sharing Redis: each change made outside reaches each subscri
 test('the LISTEN connection killed and restored: the gap is reported, and changes flow again', { skip: postgresBackend ? false : 'DATABASE_URL is not set' }, async (t) => {
   const gaps: ExternalChangesGap[] = []
   const context = await setup(t, postgresBackend!)
-  const { app, logs, outside, externalChanges } = context
+  const { outside, externalChanges } = context
   // a second registration with onGap, on its own client, so that killing its LISTEN is all we do
   const [{ schema }] = await context.exec('select current_schema() as schema') as Array<{ schema: string }>
   const { drizzle } = await import('drizzle-orm/postgres-js')
@@ -302,14 +302,13 @@ test('the LISTEN connection killed and restored: the gap is reported, and change
   t.after(() => client.end({ timeout: 5 }))
   const other = await build(t, { db: drizzle(client) as unknown as Database, externalChanges: { ...externalChanges, onGap: (gap) => gaps.push(gap) } })
   other.app.dcrf.consumer('/ws/messages/', messageConsumer)
-  void app
 
   const room1 = await watcher(other.app, 1, 'r1')
   assert.deepEqual(await room1.request({ action: 'watch_gaps', request_id: 'gaps' }), reply('watch_gaps', null, 201, 'gaps'))
   await outside.run("insert into messages (room_id, body) values (1, 'before')")
   assert.deepEqual(await room1.next(), event('create', 1, 'before', 1, 'r1'))
 
-  const killed = await outside.run(`select pg_terminate_backend(pid) as done from pg_stat_activity where application_name = 'dcrf_gap_test' and query ilike 'listen%'`) as Array<{ done: boolean }>
+  const killed = await outside.run("select pg_terminate_backend(pid) as done from pg_stat_activity where application_name = 'dcrf_gap_test' and query ilike 'listen%'") as Array<{ done: boolean }>
   assert.deepEqual([...killed], [{ done: true }])
   // the subscriber is told, and so is the application
   assert.deepEqual(await room1.next(), reply(EXTERNAL_CHANGES_GAP, { reason: 'reconnected' }, 200, 'gaps'))
@@ -326,3 +325,25 @@ test('the LISTEN connection killed and restored: the gap is reported, and change
 function warned (logs: LogLines, pattern: RegExp): boolean {
   return logs.some((line) => line.level === 40 && pattern.test(line.msg))
 }
+
+test('the example on PGlite: psql through the served port changes a row, and a cascaded room deletion reaches the room page', async (t) => {
+  const { buildApp } = await import('../example/app.js')
+  const app = await buildApp({ pgliteSocketPort: 0 })
+  t.after(() => app.close())
+  assert.match(app.pgliteUrl!, /^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/)
+  const login = await app.inject({ method: 'POST', url: '/api/login', payload: { username: 'test2', password: 'password2' } })
+  const { token } = login.json()
+  const users = await Client.open(app, '/ws/users/')
+  assert.deepEqual(await users.request({ action: 'subscribe_instance', pk: 3, request_id: 'u' }), reply('subscribe_instance', null, 201, 'u'))
+  const room = await Client.open(app, `/ws/chat/room/?token=${token}`)
+  assert.deepEqual(await room.request({ action: 'subscribe_instance', pk: 1, request_id: 'instance' }), reply('subscribe_instance', null, 201, 'instance'))
+
+  // a client of its own on the served port, as psql is
+  const psql = postgres(app.pgliteUrl!, { max: 1, onnotice: () => {} })
+  t.after(() => psql.end({ timeout: 5 }))
+  await psql.unsafe("update users set email = 'psql@example.com' where id = 3")
+  assert.deepEqual(await users.next(), reply('update', { id: 3, username: 'test3', email: 'psql@example.com' }, 200, 'u'))
+  // the room's host deleted: the room goes with it (ON DELETE CASCADE), and its page hears of it
+  await psql.unsafe("delete from users where username = 'test1'")
+  assert.deepEqual(await room.next(), reply('delete', { pk: 1 }, 204, 'instance'))
+})
