@@ -50,10 +50,15 @@ export interface DcrfMetrics {
 }
 
 interface RouteSeries {
-  framesIn: { inc: (value?: number) => void }
-  framesOut: { inc: (value?: number) => void }
-  bytesIn: { inc: (value?: number) => void }
-  bytesOut: { inc: (value?: number) => void }
+  framesIn: number
+  framesOut: number
+  bytesIn: number
+  bytesOut: number
+}
+
+interface ActionSeries {
+  labels: { route: string, stream: string, action: string, status: string }
+  count: number
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -70,9 +75,9 @@ export function dcrfMetrics (options: DcrfMetricsOptions = {}): DcrfMetrics {
   const latencyBuckets = options.latencyBuckets ?? LATENCY_BUCKETS
   const registers = [registry]
   const names: string[] = []
-  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> => {
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[], collect?: () => void): Counter<L> => {
     names.push(prefix + name)
-    return new Counter({ name: prefix + name, help, labelNames, registers })
+    return new Counter({ name: prefix + name, help, labelNames, registers, ...(collect === undefined ? {} : { collect }) })
   }
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]): Gauge<L> => {
     names.push(prefix + name)
@@ -86,11 +91,29 @@ export function dcrfMetrics (options: DcrfMetricsOptions = {}): DcrfMetrics {
   const connectionsOpen = gauge('connections_open', 'WebSocket connections open now', ['route'])
   const connectionsTotal = counter('connections_total', 'WebSocket handshakes, by outcome (accepted, refused)', ['route', 'outcome'])
   const connectionDuration = histogram('connection_duration_seconds', 'How long connections stayed open', ['route'], options.durationBuckets ?? DURATION_BUCKETS)
-  const framesReceived = counter('frames_received_total', 'WebSocket messages received', ['route'])
-  const framesSent = counter('frames_sent_total', 'WebSocket messages sent', ['route'])
-  const bytesReceived = counter('frame_bytes_received_total', 'Bytes of WebSocket messages received', ['route'])
-  const bytesSent = counter('frame_bytes_sent_total', 'Bytes of WebSocket messages sent', ['route'])
-  const actionsTotal = counter('actions_total', 'Actions handled, by reply status (`none`: no reply)', ['route', 'stream', 'action', 'status'])
+  // Per-frame and per-action counts add up in plain numbers and reach prom-client when it is
+  // scraped: its inc() hashes the labels at every call, too much for every frame.
+  const perRoute = new Map<string, RouteSeries>()
+  const perAction = new Map<string, ActionSeries>()
+  const flushRoutes = (): void => {
+    for (const [route, series] of perRoute) {
+      if (series.framesIn > 0) framesReceived.inc({ route }, series.framesIn)
+      if (series.framesOut > 0) framesSent.inc({ route }, series.framesOut)
+      if (series.bytesIn > 0) bytesReceived.inc({ route }, series.bytesIn)
+      if (series.bytesOut > 0) bytesSent.inc({ route }, series.bytesOut)
+      series.framesIn = series.framesOut = series.bytesIn = series.bytesOut = 0
+    }
+  }
+  const framesReceived = counter('frames_received_total', 'WebSocket messages received', ['route'], flushRoutes)
+  const framesSent = counter('frames_sent_total', 'WebSocket messages sent', ['route'], flushRoutes)
+  const bytesReceived = counter('frame_bytes_received_total', 'Bytes of WebSocket messages received', ['route'], flushRoutes)
+  const bytesSent = counter('frame_bytes_sent_total', 'Bytes of WebSocket messages sent', ['route'], flushRoutes)
+  const actionsTotal = counter('actions_total', 'Actions handled, by reply status (`none`: no reply)', ['route', 'stream', 'action', 'status'], () => {
+    for (const series of perAction.values()) {
+      if (series.count > 0) actionsTotal.inc(series.labels, series.count)
+      series.count = 0
+    }
+  })
   const actionDuration = histogram('action_duration_seconds', 'Time from an action frame leaving its queue to its reply', ['route', 'stream', 'action', 'status'], latencyBuckets)
   const observerEvents = counter('observer_events_total', 'Observer events published, one per group', ['observer', 'action'])
   const fanoutLatency = histogram('fanout_latency_seconds', 'Time from a commit (or signal) to its event being sent to a subscribed connection', ['observer'], latencyBuckets)
@@ -105,23 +128,14 @@ export function dcrfMetrics (options: DcrfMetricsOptions = {}): DcrfMetrics {
   layerUp.set(1)
   layerGroups.set(0)
 
-  // The series of each label set, kept: prom-client hashes a labels object on every call.
-  const perRoute = new Map<string, RouteSeries>()
   const seriesOf = (route: string): RouteSeries => {
     let series = perRoute.get(route)
     if (series === undefined) {
-      const labels = { route }
-      series = {
-        framesIn: framesReceived.labels(labels),
-        framesOut: framesSent.labels(labels),
-        bytesIn: bytesReceived.labels(labels),
-        bytesOut: bytesSent.labels(labels)
-      }
+      series = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 }
       perRoute.set(route, series)
     }
     return series
   }
-  const perAction = new Map<string, { count: { inc: () => void }, duration: { observe: (v: number) => void } }>()
   const opened = new WeakSet<object>()
   const started = new WeakMap<ActionTraceContext, number>()
 
@@ -142,13 +156,13 @@ export function dcrfMetrics (options: DcrfMetricsOptions = {}): DcrfMetrics {
     },
     [channelNames.frameIn]: (m: FrameMessage) => {
       const series = seriesOf(m.route)
-      series.framesIn.inc()
-      series.bytesIn.inc(m.bytes)
+      series.framesIn++
+      series.bytesIn += m.bytes
     },
     [channelNames.frameOut]: (m: FrameMessage) => {
       const series = seriesOf(m.route)
-      series.framesOut.inc()
-      series.bytesOut.inc(m.bytes)
+      series.framesOut++
+      series.bytesOut += m.bytes
     },
     [channelNames.observerPublish]: (m: ObserverPublishMessage) => {
       observerEvents.inc({ observer: m.observer, action: m.action })
@@ -183,12 +197,12 @@ export function dcrfMetrics (options: DcrfMetricsOptions = {}): DcrfMetrics {
       let series = perAction.get(key)
       if (series === undefined) {
         const labels = { route: trace.route, stream: trace.stream ?? '', action: trace.action, status }
-        series = { count: actionsTotal.labels(labels), duration: actionDuration.labels(labels) }
+        series = { labels, count: 0 }
         perAction.set(key, series)
       }
-      series.count.inc()
+      series.count++
       const at = started.get(trace)
-      if (at !== undefined) series.duration.observe((performance.now() - at) / 1000)
+      if (at !== undefined) actionDuration.observe(series.labels, (performance.now() - at) / 1000)
     }
   }
   tracing.subscribe(handlers)
