@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import type { Database } from 'fastify-dcrf'
+import { installExternalChanges, type Database, type ExternalChangesOptions } from 'fastify-dcrf'
 import { DDL } from '../docs/examples/schema.js'
 import { backends } from './db.js'
 import { build, Client } from './helpers.js'
@@ -21,6 +21,8 @@ interface DocsExample {
   ddl?: string
   setup: (app: FastifyInstance) => Promise<void>
   steps?: Record<string, (app: FastifyInstance) => Promise<void>>
+  /** For pages whose steps write outside the app (psql): the database reports those changes. */
+  externalChanges?: ExternalChangesOptions
 }
 
 /** `expected` as the docs show it: `"…"` stands for any value (a date, say). */
@@ -60,7 +62,8 @@ for (const page of pages) {
     test(`docs/${page}: wire example ${n + 1} answers exactly as shown`, async (t) => {
       const example = await import(join(root, module)) as DocsExample
       const { db } = await backends[0].create(t, example.ddl ?? DDL)
-      const { app } = await build(t, { db: db as Database })
+      if (example.externalChanges !== undefined) await installExternalChanges(db as Database, example.externalChanges)
+      const { app } = await build(t, { db: db as Database, externalChanges: example.externalChanges })
       await example.setup(app)
       const client = await Client.open(app, path)
       for (const line of body.split('\n').filter((l) => l.trim() !== '')) {

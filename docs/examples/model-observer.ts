@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { sql } from 'drizzle-orm'
 import { defineConsumer, modelObserver, serializer } from 'fastify-dcrf'
 import { userSerializer } from './generic-api-consumer.js'
 import { comments, users } from './schema.js'
@@ -35,5 +36,12 @@ export const steps = {
   },
   async commentAsUser2 (app: FastifyInstance): Promise<void> {
     await app.dcrf.db.insert(comments).values({ text: 'user 2 creates a new comment', userId: 2 })
+  },
+  // What psql does (raw SQL, which the application does not capture: the database reports it).
+  async psqlComment (app: FastifyInstance): Promise<void> {
+    await app.dcrf.db.execute(sql`insert into comments (text, user_id) values ('written in psql', 1)`)
   }
 }
+
+// The tables whose changes the database itself reports, wherever they are made from.
+export const externalChanges = { tables: [comments] }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import { defineConsumer, instanceSubscriptions, mixins } from 'fastify-dcrf'
 import { userSerializer } from './generic-api-consumer.js'
 import { users } from './schema.js'
@@ -25,5 +25,12 @@ export const steps = {
   },
   async deleteUser (app: FastifyInstance): Promise<void> {
     await app.dcrf.db.delete(users).where(eq(users.id, 1))
+  },
+  // What psql does (raw SQL, which the application does not capture: the database reports it).
+  async psqlUpdate (app: FastifyInstance): Promise<void> {
+    await app.dcrf.db.execute(sql`update users set username = 'renamed in psql' where id = 1`)
   }
 }
+
+// The tables whose changes the database itself reports, wherever they are made from.
+export const externalChanges = { tables: [users] }
