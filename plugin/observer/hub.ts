@@ -10,6 +10,7 @@ import type { GroupMessage, ModelObserverOptions, ObservedAction, ObserverDefini
 import type { ChannelLayer } from '../channel-layer.js'
 import { toJson } from '../serializer-fields.js'
 import type { ChangeEvent } from './capture.js'
+import { observerPublish, publishObserver } from '../diagnostics.js'
 
 /** The channel message of an observer. */
 export interface ObserverMessage extends GroupMessage {
@@ -18,6 +19,8 @@ export interface ObserverMessage extends GroupMessage {
   group: string
   action: string
   data: unknown
+  /** When the change committed (or the signal was emitted), in ms since the epoch: a number, so that it survives Redis. */
+  committedAt: number
 }
 
 /**
@@ -27,6 +30,8 @@ export interface ObserverMessage extends GroupMessage {
 export interface InstanceMessage extends GroupMessage {
   type: typeof INSTANCE_MESSAGE
   action: 'update' | 'delete'
+  /** When the change committed, in ms since the epoch. */
+  committedAt: number
 }
 
 export const OBSERVER_MESSAGE = 'dcrf.observer'
@@ -84,6 +89,8 @@ export class ObserverHub {
   #instanceTables = new Set<string>()
   /** Publishing is sequential, so that subscribers see the changes of a row in commit order. */
   #tail: Promise<void> = Promise.resolve()
+  /** The commit time of the publishing under way (one at a time): what its messages carry. */
+  #committedAt = 0
   /** Whether the publishing under way reaches this process's members only (external changes). */
   #local = false
 
@@ -143,7 +150,9 @@ export class ObserverHub {
    * process's subscribers only (every process hears external changes by itself).
    */
   publishChanges (events: ChangeEvent[], local = false): void {
+    const committedAt = Date.now()
     this.#enqueue(async () => {
+      this.#committedAt = committedAt
       this.#local = local
       for (const event of events) await this.#publishChange(event)
     })
@@ -151,7 +160,9 @@ export class ObserverHub {
 
   /** Emits an application event to the observers of `signal`. */
   signal (signal: string, payload: unknown): Promise<void> {
+    const committedAt = Date.now()
     return this.#enqueue(async () => {
+      this.#committedAt = committedAt
       this.#local = false
       for (const { id, definition } of this.#bySignal.get(signal) ?? []) {
         const options = definition.options as SignalObserverOptions
@@ -192,14 +203,15 @@ export class ObserverHub {
       }
     }
     if (event.pk !== null && this.#instanceTables.has(event.tableName) && event.action !== 'create') {
-      const message: InstanceMessage = { type: INSTANCE_MESSAGE, action: event.action }
+      const message: InstanceMessage = { type: INSTANCE_MESSAGE, action: event.action, committedAt: this.#committedAt }
       if (event.action === 'update') committedRows.set(message, { table: event.table, row: event.row })
       await this.#groupSend(instanceGroup(event.tableName, toJson(event.pk)), message)
     }
   }
 
   async #send (observerId: string, group: string, action: string, data: unknown): Promise<void> {
-    const message: ObserverMessage = { type: OBSERVER_MESSAGE, observer: observerId, group, action, data }
+    const message: ObserverMessage = { type: OBSERVER_MESSAGE, observer: observerId, group, action, data, committedAt: this.#committedAt }
+    if (observerPublish.hasSubscribers) publishObserver(observerId, group, action)
     await this.#groupSend(observerGroup(observerId, group), message)
   }
 

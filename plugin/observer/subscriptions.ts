@@ -12,6 +12,7 @@ import { checkAll } from '../permissions.js'
 import { rawReplyPrefix } from '../protocol.js'
 import { isContextFree } from '../serializer.js'
 import { toJson } from '../serializer-fields.js'
+import { observerDeliver, publishDelivery, publishSubscriptions, subscription as subscriptionChannel } from '../diagnostics.js'
 import { ALL, committedRow, instanceGroup, observerGroup, type InstanceMessage, type ObserverHub, type ObserverMessage } from './hub.js'
 
 /** Request ids keyed by their JSON, so that ids of any JSON type compare by value. */
@@ -115,6 +116,7 @@ export class Subscriptions {
             ids = new Map()
             this.#observed.set(channelGroup, ids)
           }
+          if (subscriptionChannel.hasSubscribers && !ids.has(key)) publishSubscriptions(this.#ctx, 1)
           ids.set(key, requestId ?? null)
           await this.#ctx.addGroup(channelGroup)
         }
@@ -126,8 +128,10 @@ export class Subscriptions {
           const channelGroup = observerGroup(id, group)
           const ids = this.#observed.get(channelGroup)
           if (ids === undefined) continue
+          const had = ids.size
           if (requestId === undefined) ids.clear()
           else ids.delete(JSON.stringify(requestId))
+          if (subscriptionChannel.hasSubscribers) publishSubscriptions(this.#ctx, ids.size - had)
           if (ids.size === 0) {
             this.#observed.delete(channelGroup)
             await this.#ctx.removeGroup(channelGroup)
@@ -149,6 +153,7 @@ export class Subscriptions {
       subscription = { lookup, pk: row[generic.pkKey], requestIds: new Map() }
       this.#instances.set(channelGroup, subscription)
     }
+    if (subscriptionChannel.hasSubscribers && !subscription.requestIds.has(JSON.stringify(requestId))) publishSubscriptions(this.#ctx, 1)
     subscription.requestIds.set(JSON.stringify(requestId), requestId)
     await this.#ctx.addGroup(channelGroup)
   }
@@ -161,8 +166,10 @@ export class Subscriptions {
     const key = JSON.stringify(lookup)
     for (const [channelGroup, subscription] of this.#instances) {
       if (JSON.stringify(subscription.lookup) !== key && JSON.stringify(toJson(subscription.pk)) !== key) continue
+      const had = subscription.requestIds.size
       if (requestId === null || requestId === undefined) subscription.requestIds.clear()
       else subscription.requestIds.delete(JSON.stringify(requestId))
+      if (subscriptionChannel.hasSubscribers) publishSubscriptions(this.#ctx, subscription.requestIds.size - had)
       if (subscription.requestIds.size === 0) {
         this.#instances.delete(channelGroup)
         await this.#ctx.removeGroup(channelGroup)
@@ -172,6 +179,7 @@ export class Subscriptions {
 
   /** Forgets everything; the connection leaves its groups itself. */
   clear (): void {
+    if (subscriptionChannel.hasSubscribers) publishSubscriptions(this.#ctx, -this.size)
     this.#observed.clear()
     this.#instances.clear()
   }
@@ -185,6 +193,7 @@ export class Subscriptions {
     if (definition === undefined) return
     if (definition.options.handle !== undefined) {
       const delivery = { action: message.action, requestIds: [...ids.values()], group: message.group }
+      if (observerDeliver.hasSubscribers) publishDelivery(this.#ctx, message, 0)
       return definition.options.handle(this.#ctx, message.data, delivery)
     }
     // One frame per subscribing request id; the data is serialized once per message for all of
@@ -195,6 +204,7 @@ export class Subscriptions {
       observedFrames.set(message, prefix)
     }
     for (const requestIdJson of ids.keys()) this.#ctx.sendText(prefix + requestIdJson + '}')
+    if (observerDeliver.hasSubscribers) publishDelivery(this.#ctx, message, ids.size)
   }
 
   /**
