@@ -470,7 +470,7 @@ test('two processes sharing PostgreSQL and Redis: comments and the chat reach su
 
 test('npm start: example/server.ts prints its URL, serves, and exits cleanly on SIGTERM', { timeout: 60_000 }, async () => {
   // On PGlite in memory and the in-process channel layer, whatever the environment says.
-  const env = { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATABASE_URL: '', REDIS_URL: '', DATA_DIR: '' }
+  const env = { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATABASE_URL: '', REDIS_URL: '', DATA_DIR: '', SECRET_KEY: '' }
   const root = new URL('..', import.meta.url)
   const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', 'example/server.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] })
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
@@ -485,6 +485,8 @@ test('npm start: example/server.ts prints its URL, serves, and exits cleanly on 
     child.stdout.resume()
     assert.ok(url, `no URL line in:\n${lines.join('\n')}`)
     assert.equal(lines.filter((line) => line.includes(url)).length, 1)
+    // Without SECRET_KEY: a random secret, and a warning that tokens will not survive a restart.
+    assert.equal(lines.filter((line) => /"level":40\b.*SECRET_KEY is not set/.test(line)).length, 1, lines.join('\n'))
     const page = await fetch(`${url}/`)
     assert.equal(page.status, 200)
     assert.match(await page.text(), /<title>fastify-dcrf example<\/title>/)
