@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import dc from 'node:diagnostics_channel'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pgTable, serial, text } from 'drizzle-orm/pg-core'
-import { action, channelNames, defineConsumer, modelObserver, permissionDenied, type ActionTraceContext } from 'fastify-dcrf'
+import { eq } from 'drizzle-orm'
+import { action, channelNames, defineConsumer, instanceSubscriptions, modelObserver, permissionDenied, type ActionTraceContext } from 'fastify-dcrf'
 import { backends } from './db.js'
 import { build, Client, reply } from './helpers.js'
 
@@ -196,6 +197,7 @@ test('an observer fan-out: one publish per group, one delivery per subscribed co
       })
     }
   }))
+  app.dcrf.consumer('/ws/note/', defineConsumer({ table: notes, actions: { ...instanceSubscriptions() } }))
   const events = record(t)
   const first = await Client.open(app, '/ws/notes/')
   const second = await Client.open(app, '/ws/notes/')
@@ -222,6 +224,18 @@ test('an observer fan-out: one publish per group, one delivery per subscribed co
   first.close()
   await until(() => only(events, 'subscription').length === 4, 'the closing connection drops its subscriptions')
   assert.deepEqual(only(events, 'subscription').at(-1), { route: '/ws/notes/', delta: -2 })
+
+  // Instance subscriptions: reported as the observer `<table>.instance`, the row's key as the group.
+  const watcher = await Client.open(app, '/ws/note/')
+  assert.equal((await watcher.request({ action: 'subscribe_instance', pk: 1, request_id: 'i' })).response_status, 201)
+  events.length = 0
+  await app.dcrf.db.update(notes).set({ body: 'edited' }).where(eq(notes.id, 1))
+  assert.equal((await watcher.next()).action, 'update')
+  await app.dcrf.db.delete(notes).where(eq(notes.id, 1))
+  assert.equal((await watcher.next()).action, 'delete')
+  const instance = only(events, 'observer:deliver').filter((m) => m.route === '/ws/note/')
+  assert.deepEqual(instance.map((m) => [m.observer, m.group, m.action, m.frames]), [['notes.instance', '1', 'update', 1], ['notes.instance', '1', 'delete', 1]])
+  assert.ok(instance.every((m) => m.latencyMs >= 0 && m.latencyMs < 5000))
 })
 
 test('the tracing channel runs the action inside the stores bound to its start', async (t) => {

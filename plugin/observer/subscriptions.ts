@@ -227,7 +227,7 @@ export class Subscriptions {
 
   #deliverAllowed (message: InstanceMessage, subscription: InstanceSubscription): Promise<void> | undefined {
     if (message.action !== 'update') {
-      this.#sendInstance(subscription, null)
+      this.#sendInstance(subscription, null, message)
       return
     }
     const shared = this.#sharedRead(message, subscription)
@@ -235,7 +235,7 @@ export class Subscriptions {
     // What ctx.getSerializer('retrieve') answers, without a call when the consumer does not choose.
     const serializer = ctx.consumer.definition.getSerializer === undefined ? genericOf(ctx).serializer : ctx.getSerializer('retrieve')
     if (!isContextFree(serializer)) {
-      return shared.row.then((row) => this.#frameOf(row, serializer)).then((prefix) => this.#sendInstance(subscription, prefix))
+      return shared.row.then((row) => this.#frameOf(row, serializer)).then((prefix) => this.#sendInstance(subscription, prefix, message))
     }
     let frame = shared.frames.get(serializer)
     if (frame === undefined) {
@@ -247,7 +247,7 @@ export class Subscriptions {
         for (let i = 0; i < waiting.length; i += 2) {
           const subscriptions = waiting[i] as Subscriptions
           try {
-            subscriptions.#sendInstance(waiting[i + 1] as InstanceSubscription, prefix)
+            subscriptions.#sendInstance(waiting[i + 1] as InstanceSubscription, prefix, message)
           } catch (err) {
             subscriptions.#ctx.log.error({ err }, 'consumer task failed')
           }
@@ -257,7 +257,7 @@ export class Subscriptions {
       frame = created
     }
     if (frame.prefix !== undefined) {
-      this.#sendInstance(subscription, frame.prefix)
+      this.#sendInstance(subscription, frame.prefix, message)
       return
     }
     frame.waiting.push(this, subscription)
@@ -313,9 +313,14 @@ export class Subscriptions {
   }
 
   /** Sends an update (the frame's prefix) or, for `null`, a delete to each request id of the subscription. */
-  #sendInstance (subscription: InstanceSubscription, prefix: string | null): void {
+  #sendInstance (subscription: InstanceSubscription, prefix: string | null, message: InstanceMessage): void {
     const frame = prefix ?? rawReplyPrefix('delete', JSON.stringify({ pk: subscription.lookup }), 204)
     for (const requestIdJson of subscription.requestIds.keys()) this.#ctx.sendText(frame + requestIdJson + '}')
+    if (observerDeliver.hasSubscribers) {
+      // Instance subscriptions are reported as the observer `<table>.instance`, the row's key as their group.
+      const observer = `${genericOf(this.#ctx).tableName}.instance`
+      publishDelivery(this.#ctx, { observer, group: JSON.stringify(toJson(subscription.pk)), action: prefix === null ? 'delete' : 'update', committedAt: message.committedAt }, subscription.requestIds.size)
+    }
   }
 
   /** The update frame of a row (up to its request id), or null when the subscriber can no longer see the row. */
