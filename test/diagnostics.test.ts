@@ -7,6 +7,7 @@ import { eq } from 'drizzle-orm'
 import { action, channelNames, defineConsumer, instanceSubscriptions, modelObserver, permissionDenied, type ActionTraceContext } from 'fastify-dcrf'
 import { backends } from './db.js'
 import { build, Client, reply } from './helpers.js'
+import { RedisServer, sparePort } from './servers.js'
 
 type Event = [string, any]
 
@@ -259,4 +260,34 @@ test('the tracing channel runs the action inside the stores bound to its start',
   const client = await Client.open(app, '/ws/echo/')
   assert.deepEqual(await client.request({ action: 'work', request_id: 3 }), reply('work', 'ok', 200, 3))
   assert.deepEqual(seen, ['span of work 3', 'span of work 3'])
+})
+
+test('the channel layer going down and up is reported, with its number of groups', {
+  skip: RedisServer.available() ? false : 'redis-server is not installed',
+  timeout: 60_000
+}, async (t) => {
+  const redis = new RedisServer(await sparePort())
+  await redis.start()
+  t.after(() => redis.stop())
+  const { app } = await build(t, { channelLayer: { redis: redis.url, closeTimeout: 500, subscribeTimeout: 200 } })
+  app.dcrf.consumer('/ws/', defineConsumer({ actions: { join: async (ctx, { room }) => { await ctx.addGroup(String(room)); return { status: 201 } } } }))
+  const events = record(t)
+  const client = await Client.open(app, '/ws/')
+  await client.request({ action: 'join', room: 'a' })
+  await client.request({ action: 'join', room: 'b' })
+  await redis.stop()
+  await until(() => only(events, 'channel-layer:state').some((m) => m.state === 'down'), 'the outage is reported')
+  await redis.start()
+  const recovered = (): boolean => {
+    const states = only(events, 'channel-layer:state')
+    const down = states.findIndex((m) => m.state === 'down')
+    return down >= 0 && states.slice(down + 1).some((m) => m.state === 'up')
+  }
+  await until(recovered, 'the recovery is reported')
+  const states = only(events, 'channel-layer:state')
+  assert.deepEqual(states.slice(0, 2).map((m) => [m.state, m.groups]), [['up', 1], ['up', 2]])
+  assert.equal(states[2].state, 'down')
+  assert.equal(states[2].groups, 2)
+  assert.ok(states[2].error instanceof Error)
+  assert.deepEqual([states.at(-1).state, states.at(-1).groups], ['up', 2])
 })
