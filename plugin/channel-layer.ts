@@ -7,8 +7,10 @@
 import type { FastifyBaseLogger } from 'fastify'
 import mqemitter, { type MQEmitter, type Message } from 'mqemitter'
 import mqemitterRedis from 'mqemitter-redis'
+import { Redis } from 'ioredis'
 import type { ChannelLayer as PublicChannelLayer, ChannelLayerOptions, GroupMessage } from '../types/index.js'
 import { errors } from './errors.js'
+import { channelLayerChanged, channelLayerState } from './diagnostics.js'
 
 /** Something that receives the messages of the groups it joined: a connection. */
 export interface GroupMember {
@@ -28,6 +30,7 @@ interface GroupEntry {
 const TOPIC_PREFIX = 'dcrf/group/'
 const DEFAULT_CLOSE_TIMEOUT = 2000
 const DEFAULT_SUBSCRIBE_TIMEOUT = 5000
+const DEFAULT_SEND_TIMEOUT = 1000
 
 /**
  * A group name as an exact mqemitter topic: `/`, `+` and `#` would be read as levels and wildcards
@@ -38,6 +41,7 @@ function topicOf (group: string): string {
 }
 
 interface RedisConnection extends NodeJS.EventEmitter {
+  /** ioredis' connection state: `ready` once it takes commands. */
   status: string
   disconnect (): void
   quit (): Promise<unknown>
@@ -56,18 +60,29 @@ export class ChannelLayer implements PublicChannelLayer {
   #owned: boolean
   #closeTimeout: number
   #subscribeTimeout: number
+  #sendTimeout: number
+  #redis = false
   #closed = false
+  /** Group messages dropped since the layer was last known up (logged once it is back). */
+  #dropped = 0
 
   constructor (options: ChannelLayerOptions, log: FastifyBaseLogger) {
     this.#log = log
     this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT
     this.#subscribeTimeout = options.subscribeTimeout ?? DEFAULT_SUBSCRIBE_TIMEOUT
+    this.#sendTimeout = options.sendTimeout ?? DEFAULT_SEND_TIMEOUT
     if (options.emitter) {
       this.emitter = options.emitter
       this.#owned = false
     } else if (options.redis) {
-      this.emitter = mqemitterRedis({ connectionString: options.redis })
+      this.emitter = mqemitterRedis({
+        subConn: new Redis(options.redis, { enableAutoPipelining: true }),
+        // Without an offline queue, a message sent while Redis is away fails at once instead of
+        // waiting in memory to be delivered late, stale and out of order: at-most-once, as promised.
+        pubConn: new Redis(options.redis, { enableAutoPipelining: true, enableOfflineQueue: false })
+      })
       this.#owned = true
+      this.#redis = true
       this.#watchRedis(this.emitter as RedisEmitter)
     } else {
       this.emitter = mqemitter()
@@ -81,15 +96,18 @@ export class ChannelLayer implements PublicChannelLayer {
     emitter.state.on('error', (err: Error) => {
       if (down) return
       down = true
+      channelLayerChanged(this, 'down', this.#groups.size, err)
       this.#log.error({ err }, 'channel layer: Redis connection lost; reconnecting')
     })
     const up = (): void => {
       if (!down) return
       down = false
-      this.#log.info('channel layer: Redis connection restored')
+      channelLayerChanged(this, 'up', this.#groups.size)
+      this.#log.info({ dropped: this.#dropped }, 'channel layer: Redis connection restored')
+      this.#dropped = 0
     }
-    emitter.state.on('pubConnect', up)
-    emitter.state.on('subConnect', up)
+    // Restored once messages can be sent again: the publisher passed its ready check.
+    emitter.pubConn.on('ready', up)
   }
 
   get size (): number {
@@ -107,16 +125,18 @@ export class ChannelLayer implements PublicChannelLayer {
     if (entry === undefined) {
       entry = this.#subscribe(group)
       this.#groups.set(group, entry)
+      if (channelLayerState.hasSubscribers) channelLayerChanged(this, undefined, this.#groups.size)
     }
     entry.members.add(member)
     return this.#bounded(entry.ready, group)
   }
 
-  #bounded (ready: Promise<void>, group: string): Promise<void> {
+  #bounded (ready: Promise<void>, group: string | null): Promise<void> {
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
-        this.#log.warn({ group, timeout: this.#subscribeTimeout }, 'channel layer: subscription not confirmed in time; going on')
+        if (group === null) this.#log.warn({ timeout: this.#subscribeTimeout }, 'channel layer: Redis not ready in time; going on')
+        else this.#log.warn({ group, timeout: this.#subscribeTimeout }, 'channel layer: subscription not confirmed in time; going on')
         resolve()
       }, this.#subscribeTimeout)
       timer.unref()
@@ -159,12 +179,23 @@ export class ChannelLayer implements PublicChannelLayer {
     return new Promise((resolve) => { subConn.once('ready', () => resolve()) })
   }
 
+  /**
+   * Resolves once Redis takes messages (at once in process), or after `subscribeTimeout`: the
+   * publisher has no offline queue, so the application waits for it at `ready`, not its first message.
+   */
+  ready (): Promise<void> {
+    const pubConn = (this.emitter as Partial<RedisEmitter>).pubConn
+    if (!this.#redis || pubConn === undefined || pubConn.status === 'ready') return Promise.resolve()
+    return this.#bounded(new Promise((resolve) => { pubConn.once('ready', () => resolve()) }), null)
+  }
+
   /** Removes `member` from `group`; the last member leaving unsubscribes the process. */
   remove (group: string, member: GroupMember): void {
     const entry = this.#groups.get(group)
     if (entry === undefined || !entry.members.delete(member)) return
     if (entry.members.size > 0) return
     this.#groups.delete(group)
+    if (channelLayerState.hasSubscribers) channelLayerChanged(this, undefined, this.#groups.size)
     if (!this.#closed && entry.subscribed) this.emitter.removeListener(topicOf(group), entry.listener)
   }
 
@@ -183,14 +214,39 @@ export class ChannelLayer implements PublicChannelLayer {
     for (const member of entry.members) member.deliver(message, group)
   }
 
+  /**
+   * Sends a message to a group. Rejects with `DCRF_ERR_CHANNEL_LAYER_UNAVAILABLE` when the layer
+   * cannot take it within `sendTimeout` (Redis away): the message is dropped, never sent late.
+   */
   groupSend (group: string, message: GroupMessage): Promise<void> {
     if (this.#closed) return Promise.reject(new errors.DCRF_ERR_CHANNEL_LAYER_CLOSED())
     if (typeof message?.type !== 'string') {
-      return Promise.reject(new TypeError('A group message needs a string "type"'))
+      return Promise.reject(new errors.DCRF_ERR_INVALID_GROUP_MESSAGE())
     }
     return new Promise((resolve, reject) => {
-      this.emitter.emit({ topic: topicOf(group), message }, (err) => err ? reject(err) : resolve())
+      let settled = false
+      // The in-process emitter takes a message at once; Redis may not answer at all.
+      const timer = this.#redis ? setTimeout(() => fail(new Error(`not taken within ${this.#sendTimeout} ms`)), this.#sendTimeout) : undefined
+      const fail = (err: Error): void => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        this.#dropped++
+        reject(new errors.DCRF_ERR_CHANNEL_LAYER_UNAVAILABLE(err.message))
+      }
+      this.emitter.emit({ topic: topicOf(group), message }, (err) => {
+        if (err) return fail(err)
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        resolve()
+      })
     })
+  }
+
+  /** Whether a rejection of `groupSend` only says that the layer could not take the message. */
+  static unavailable (err: unknown): boolean {
+    return (err as { code?: unknown } | null)?.code === 'DCRF_ERR_CHANNEL_LAYER_UNAVAILABLE'
   }
 
   /**

@@ -34,6 +34,8 @@ import type { Limits } from './options.js'
 import type { SocketGuard } from './socket-guard.js'
 import { checkAll } from './permissions.js'
 import { encodeReply, methodNotAllowed, toWireError } from './protocol.js'
+import { actionLabel, actionSettled, actionTracing, publishThrottled, throttled, traceAction } from './diagnostics.js'
+import type { ActionTraceContext } from '../types/diagnostics.js'
 
 /** What every connection of one plugin registration shares. */
 export interface Runtime {
@@ -240,19 +242,22 @@ export class Connection implements ConsumerContext, GroupMember {
 
   // ---- inbound -----------------------------------------------------------------------------------
 
-  /** Queues a parsed frame; a frame over the rate limit is answered 429 in its place instead. */
-  receive (frame: Record<string, unknown>): void {
+  /** Queues a parsed frame of `size` bytes; a frame over the rate limit is answered 429 in its place instead. */
+  receive (frame: Record<string, unknown>, size: number): void {
     const guard = this.#guard!
-    guard.queued()
+    guard.queued(size)
     if (!guard.admit()) {
       this.#enqueue(() => {
-        guard.done()
+        guard.done(size)
+        if (throttled.hasSubscribers) publishThrottled(this, 'rate')
         const name = typeof frame.action === 'string' ? frame.action : null
         this.#replyError(name, frame.request_id ?? null, new errors.DCRF_ERR_THROTTLED())
       })
       return
     }
-    this.#enqueue(() => this.#handleFrame(frame, guard))
+    this.#enqueue(actionTracing.hasSubscribers
+      ? () => traceAction(this, frame, (trace) => this.#handleFrame(frame, guard, size, trace))
+      : () => this.#handleFrame(frame, guard, size))
   }
 
   /** Queues the error reply of a frame that could not be read, so it keeps its place in the order. */
@@ -299,8 +304,12 @@ export class Connection implements ConsumerContext, GroupMember {
     return handler(this, message)
   }
 
-  /** Handles a frame, then lets its socket read on (`guard.done()`), however the frame ends. */
-  async #handleFrame (frame: Record<string, unknown>, guard: SocketGuard): Promise<void> {
+  /**
+   * Handles a frame, then lets its socket read on (`guard.done()`), however the frame ends; a
+   * detached action's frame counts until the action ends.
+   */
+  async #handleFrame (frame: Record<string, unknown>, guard: SocketGuard, size: number, trace: ActionTraceContext | null = null): Promise<number | null | undefined> {
+    let detached = false
     try {
       let name: unknown
       let args: ActionArgs
@@ -319,6 +328,10 @@ export class Connection implements ConsumerContext, GroupMember {
       }
       if (name === undefined || name === null) {
         return this.#replyError(null, requestId, new errors.DCRF_ERR_NO_ACTION())
+      }
+      if (trace !== null) {
+        trace.rawAction = name
+        trace.action = actionLabel(this.consumer.actions, name)
       }
       if (typeof name !== 'string') {
         return this.#replyError(name, requestId, methodNotAllowed(name))
@@ -339,19 +352,29 @@ export class Connection implements ConsumerContext, GroupMember {
           if (fieldErrors !== null) throw validationError(fieldErrors)
         }
         if (compiled.detached) {
-          this.#runDetached(compiled, name, requestId, args)
+          if (!guard.detachedStarted()) {
+            if (throttled.hasSubscribers) publishThrottled(this, 'detached')
+            throw new errors.DCRF_ERR_TOO_MANY_DETACHED(this.#runtime.limits.maxDetachedActions)
+          }
+          detached = true
+          if (trace !== null) trace.detached = true
+          this.#runDetached(compiled, name, requestId, args, trace, () => {
+            guard.detachedEnded()
+            guard.done(size)
+          })
           return
         }
         const call = new Call(name, requestId, this)
         const result = (compiled.atomic ?? this.#runtime.atomicRequests)
           ? await this.#atomically(() => compiled.handler(this, args, call))
           : await compiled.handler(this, args, call)
-        this.#replyResult(name, requestId, result)
+        return this.#replyResult(name, requestId, result)
       } catch (err) {
-        this.#replyError(name, requestId, err)
+        if (trace !== null) trace.error = err
+        return this.#replyError(name, requestId, err)
       }
     } finally {
-      guard.done()
+      if (!detached) guard.done(size)
     }
   }
 
@@ -368,19 +391,23 @@ export class Connection implements ConsumerContext, GroupMember {
   }
 
   /** Runs an action beside the queue; cancelled (its signal aborted, its reply dropped) on close. */
-  #runDetached (compiled: CompiledAction, name: string, requestId: unknown, args: ActionArgs): void {
+  #runDetached (compiled: CompiledAction, name: string, requestId: unknown, args: ActionArgs, trace: ActionTraceContext | null, ended: () => void): void {
     const controller = new AbortController()
     this.#detached ??= new Map()
     this.#detached.set(controller, compiled.name)
     const call: ActionCall = { action: name, requestId, signal: controller.signal }
     const run = async (): Promise<void> => {
+      let status: number | null = null
       try {
         const result = await compiled.handler(this, args, call)
-        if (!controller.signal.aborted) this.#replyResult(name, requestId, result)
+        if (!controller.signal.aborted) status = this.#replyResult(name, requestId, result)
       } catch (err) {
-        if (!controller.signal.aborted) this.#replyError(name, requestId, err)
+        if (trace !== null) trace.error = err
+        if (!controller.signal.aborted) status = this.#replyError(name, requestId, err)
       } finally {
         this.#detached?.delete(controller)
+        ended()
+        if (trace !== null) actionSettled(trace, status)
       }
     }
     run()
@@ -472,18 +499,22 @@ export class Connection implements ConsumerContext, GroupMember {
     this.#guard!.send(envelope === null ? text : envelope + text + '}')
   }
 
-  #replyResult (name: string, requestId: unknown, result: ActionReturn): void {
-    if (result === undefined || result === null) return
+  /** Replies with an action's result; returns the reply's status (`null`: no reply). */
+  #replyResult (name: string, requestId: unknown, result: ActionReturn): number | null {
+    if (result === undefined || result === null) return null
     if (typeof result !== 'object') {
-      this.#replyError(name, requestId, new TypeError(`action "${name}" must return { data, status } or nothing`))
-      return
+      return this.#replyError(name, requestId, new TypeError(`action "${name}" must return { data, status } or nothing`))
     }
-    this.#write(encodeReply(name, result.data, [], result.status ?? 200, requestId))
+    const status = result.status ?? 200
+    this.#write(encodeReply(name, result.data, [], status, requestId))
+    return status
   }
 
-  #replyError (name: unknown, requestId: unknown, err: unknown): void {
+  /** Replies with an error; returns the reply's status. */
+  #replyError (name: unknown, requestId: unknown, err: unknown): number {
     const wire = toWireError(this.#fromDatabase(err), this.log)
     this.#write(encodeReply(name, null, wire.errors, wire.status, requestId))
+    return wire.status
   }
 
   /**

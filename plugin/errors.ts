@@ -24,10 +24,14 @@ export const errors = {
   DCRF_ERR_NOT_AN_OBJECT: createError('DCRF_ERR_NOT_AN_OBJECT', 'Message must be a JSON object.', 400),
   DCRF_ERR_UNKNOWN_STREAM: createError('DCRF_ERR_UNKNOWN_STREAM', 'Unknown stream "%s".', 404),
   DCRF_ERR_TOO_MANY_SUBSCRIPTIONS: createError('DCRF_ERR_TOO_MANY_SUBSCRIPTIONS', 'Too many subscriptions on this connection (at most %s).', 429),
+  DCRF_ERR_TOO_DEEP: createError('DCRF_ERR_TOO_DEEP', 'Message is nested too deeply (at most %s levels).', 400),
+  DCRF_ERR_TOO_MANY_DETACHED: createError('DCRF_ERR_TOO_MANY_DETACHED', 'Too many detached actions running on this connection (at most %s).', 429),
   DCRF_ERR_BAD_STREAM_FRAME: createError('DCRF_ERR_BAD_STREAM_FRAME', 'Message must be a JSON object with a "stream" string and a "payload".', 400),
 
   // Runtime failures of the plugin's own parts: logged, answered 500 where a client is waiting.
   DCRF_ERR_CHANNEL_LAYER_CLOSED: createError('DCRF_ERR_CHANNEL_LAYER_CLOSED', 'The channel layer is closed.', 500),
+  DCRF_ERR_CHANNEL_LAYER_UNAVAILABLE: createError('DCRF_ERR_CHANNEL_LAYER_UNAVAILABLE', 'The channel layer could not take the message (%s); it was dropped.', 500),
+  DCRF_ERR_INVALID_GROUP_MESSAGE: createError('DCRF_ERR_INVALID_GROUP_MESSAGE', 'A group message needs a string "type".', 500, TypeError),
   DCRF_ERR_NO_DATABASE: createError('DCRF_ERR_NO_DATABASE', 'No database: pass `db` to fastify.register(dcrf, { db })', 500),
   DCRF_ERR_UNKNOWN_OBSERVER: createError('DCRF_ERR_UNKNOWN_OBSERVER', 'This consumer has no observer "%s"', 500),
   DCRF_ERR_NOT_GENERIC: createError('DCRF_ERR_NOT_GENERIC', 'This consumer has no table: generic actions need `table`', 500)

@@ -17,13 +17,16 @@ import { ExternalChanges } from './observer/external.js'
 import { errors } from './errors.js'
 import type { Runtime } from './connection.js'
 import { resolveOptions } from './options.js'
-import { handshakeStarted, mountConsumer, mountMultiplexer } from './route.js'
+import { checkAsyncApiOptions, Mounts } from './asyncapi.js'
+import { handshakeStarted, mountConsumer, mountMultiplexer, watchConnections } from './route.js'
 
 /** A WebSocket close code: the server is going away (RFC 6455). */
 const GOING_AWAY = 1001
 
 const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, options) {
   const resolved = resolveOptions(options)
+  const asyncapi = checkAsyncApiOptions(options.asyncapi)
+  const mounts = new Mounts()
   const registersWebsocket = !fastify.hasDecorator('websocketServer')
   const channelLayer = new ChannelLayer(resolved.channelLayer, fastify.log)
   const observers = new ObserverHub(channelLayer, fastify.log)
@@ -45,6 +48,7 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
 
   const { handshakeTimeout, heartbeatInterval } = resolved.limits
   if (handshakeTimeout > 0) {
+    watchConnections(fastify.server, handshakeTimeout, fastify.log)
     fastify.addHook('onRequest', (request, _reply, done) => {
       handshakeStarted(request, handshakeTimeout)
       done()
@@ -52,7 +56,13 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
   }
   if (heartbeatInterval > 0) {
     const heartbeat = setInterval(() => {
-      for (const guard of runtime.sockets) guard.beat()
+      for (const guard of runtime.sockets) {
+        try {
+          guard.beat()
+        } catch (err) {
+          guard.fault(err)
+        }
+      }
     }, heartbeatInterval)
     heartbeat.unref()
     fastify.addHook('onClose', (_instance, done) => {
@@ -65,7 +75,7 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
   // that the server is going away, and each connection cleans up.
   fastify.addHook('preClose', (done) => {
     for (const guard of runtime.sockets) {
-      guard.socket.close(GOING_AWAY, 'Server shutting down')
+      guard.closeAndDrain(GOING_AWAY, 'Server shutting down')
       // Without waiting for the closing handshake: detached work stops and groups are left now.
       guard.closed(GOING_AWAY)
     }
@@ -77,6 +87,7 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
     // before the channel layer closes: notifications already heard are still handed on
     fastify.addHook('onClose', () => external.stop())
   }
+  fastify.addHook('onReady', () => channelLayer.ready())
   fastify.addHook('onClose', async () => {
     await channelLayer.close()
   })
@@ -97,9 +108,11 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
         facade = {
           consumer (path: string, consumer: AnyConsumer, routeOptions?: ConsumerRouteOptions) {
             mountConsumer(instance, runtime, resolved.maxFrameSize, path, consumer, routeOptions)
+            mounts.add(instance.prefix + path, new Map([[null, consumer]]))
           },
           multiplex (path: string, streams: Record<string, AnyConsumer>, routeOptions?: ConsumerRouteOptions) {
             mountMultiplexer(instance, runtime, resolved.maxFrameSize, path, streams, routeOptions)
+            mounts.add(instance.prefix + path, new Map(Object.entries(streams)))
           },
           groupSend (group: string, message: GroupMessage) {
             return channelLayer.groupSend(group, message)
@@ -111,6 +124,9 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
           get db () {
             if (runtime.db === null) throw new errors.DCRF_ERR_NO_DATABASE()
             return runtime.db
+          },
+          asyncapi () {
+            return mounts.document(asyncapi)
           }
         }
         facades.set(this, facade)
@@ -119,6 +135,7 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
     }
   })
   fastify.decorateRequest('dcrf', null)
+  if (asyncapi.route !== undefined) fastify.get(asyncapi.route, async () => mounts.document(asyncapi))
 }
 
 export default fp(plugin, { fastify: '5.x', name: 'fastify-dcrf' })
@@ -149,4 +166,5 @@ export {
 } from './errors.js'
 export type { DcrfErrorCode, FieldErrors, ValidationErrorDetail } from './errors.js'
 export { compileValidator } from './validation.js'
+export { channelNames } from './diagnostics.js'
 export type * from '../types/index.js'

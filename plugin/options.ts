@@ -24,7 +24,10 @@ export interface ResolvedOptions {
 
 /** The protections every socket gets. */
 export interface Limits {
+  maxDepth: number
   maxQueuedFrames: number
+  maxQueuedBytes: number
+  maxDetachedActions: number
   maxBufferedBytes: number
   maxSubscriptions: number
   rateLimit: { max: number, timeWindow: number } | null
@@ -33,15 +36,18 @@ export interface Limits {
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxDepth: 32,
   maxQueuedFrames: 1000,
-  maxBufferedBytes: 8 * 1024 * 1024,
+  maxQueuedBytes: 1024 * 1024,
+  maxDetachedActions: 10,
+  maxBufferedBytes: 256 * 1024,
   maxSubscriptions: 1000,
   rateLimit: null,
   handshakeTimeout: 10_000,
   heartbeatInterval: 30_000
 })
 
-const KNOWN = new Set(['channelLayer', 'permissions', 'maxFrameSize', 'websocket', 'db', 'atomicRequests', 'externalChanges', ...Object.keys(DEFAULT_LIMITS)])
+const KNOWN = new Set(['channelLayer', 'permissions', 'maxFrameSize', 'websocket', 'db', 'atomicRequests', 'externalChanges', 'asyncapi', ...Object.keys(DEFAULT_LIMITS)])
 
 function fail (option: string, why: string): never {
   throw new errors.DCRF_ERR_INVALID_OPTION(option, why)
@@ -64,7 +70,7 @@ export function resolveOptions (options: DcrfOptions): ResolvedOptions {
     }
     if (channelLayer.redis !== undefined) fail('channelLayer', 'give either redis or emitter, not both')
   }
-  for (const key of ['closeTimeout', 'subscribeTimeout'] as const) {
+  for (const key of ['closeTimeout', 'subscribeTimeout', 'sendTimeout'] as const) {
     const value = channelLayer[key]
     if (value !== undefined && !(Number.isFinite(value) && value >= 0)) fail(`channelLayer.${key}`, 'must be a number of milliseconds')
   }
@@ -85,7 +91,7 @@ export function resolveOptions (options: DcrfOptions): ResolvedOptions {
   if (externalChanges !== null) checkExternalChanges(externalChanges, db)
 
   const limits: Limits = { ...DEFAULT_LIMITS }
-  for (const key of ['maxQueuedFrames', 'maxBufferedBytes', 'maxSubscriptions'] as const) {
+  for (const key of ['maxDepth', 'maxQueuedFrames', 'maxQueuedBytes', 'maxDetachedActions', 'maxBufferedBytes', 'maxSubscriptions'] as const) {
     const value = options[key] ?? DEFAULT_LIMITS[key]
     if (!Number.isInteger(value) || value <= 0) fail(key, 'must be a positive integer')
     limits[key] = value

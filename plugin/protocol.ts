@@ -32,14 +32,40 @@ export function rawReplyPrefix (action: string, dataJson: string, status: number
 }
 
 /**
+ * The deepest nesting of arrays and objects in JSON text, counted in one pass without parsing; stops
+ * counting once past `limit`. Brackets inside strings do not count.
+ */
+export function nestingDepth (text: string, limit: number): number {
+  let depth = 0
+  let deepest = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // a backslash: skip the escaped character
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) {
+      inString = true
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > deepest && (deepest = depth) > limit) return deepest
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--
+    }
+  }
+  return deepest
+}
+
+/**
  * Reads one inbound frame into a JSON object. Throws the wire error to answer otherwise: 400
  * "Invalid JSON: …" for text that does not parse, 400 "Message must be a JSON object." for binary or
- * empty frames and for JSON that is not an object.
+ * empty frames and for JSON that is not an object, 400 for frames nested deeper than `maxDepth`
+ * (checked on the text, before anything parses, walks or echoes the frame).
  */
-export function parseFrame (raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): Record<string, unknown> {
+export function parseFrame (raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean, maxDepth: number): Record<string, unknown> {
   if (isBinary) throw new errors.DCRF_ERR_NOT_AN_OBJECT()
   const text = Array.isArray(raw) ? Buffer.concat(raw).toString() : Buffer.isBuffer(raw) ? raw.toString() : Buffer.from(raw).toString()
   if (text.length === 0) throw new errors.DCRF_ERR_NOT_AN_OBJECT()
+  if (nestingDepth(text, maxDepth) > maxDepth) throw new errors.DCRF_ERR_TOO_DEEP(maxDepth)
   let frame: unknown
   try {
     frame = JSON.parse(text)

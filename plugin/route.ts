@@ -3,8 +3,10 @@
  * encapsulation context) run before the upgrade, then the consumers' connect checks: any of them can
  * refuse the handshake with an HTTP status before a consumer sees the connection.
  */
-import type { IncomingMessage } from 'node:http'
-import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, preHandlerHookHandler } from 'fastify'
+import { Server as HttpServer, type IncomingMessage, type Server } from 'node:http'
+import { Server as HttpsServer } from 'node:https'
+import type { Socket } from 'node:net'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, preHandlerHookHandler } from 'fastify'
 import { getTableName } from 'drizzle-orm'
 import type { WebSocket } from 'ws'
 import type { AnyConsumer, ConsumerRouteOptions } from '../types/index.js'
@@ -14,6 +16,7 @@ import { subscribeInstance } from './mixins/instance.js'
 import { errors } from './errors.js'
 import { checkAll } from './permissions.js'
 import { encodeReply, isPlainObject, parseFrame, toWireError } from './protocol.js'
+import { connectionClose, connectionOpen, connectionOpened, refusedHook } from './diagnostics.js'
 import { each, SocketGuard, type Consumers, type Route } from './socket-guard.js'
 
 /**
@@ -84,6 +87,9 @@ function mountRoute (
     ...(userPreHandler === undefined ? [] : Array.isArray(userPreHandler) ? userPreHandler : [userPreHandler]),
     connect
   ] as preHandlerHookHandler[]
+  // A refused upgrade is the route's only response (an accepted one is hijacked): reported to diagnostics.
+  const userOnResponse = routeOptions.onResponse
+  const onResponse = [...(userOnResponse === undefined ? [] : Array.isArray(userOnResponse) ? userOnResponse : [userOnResponse]), refusedHook(path)]
 
   const route: Route = { runtime, maxFrameSize, onMessage }
   app.route({
@@ -91,6 +97,7 @@ function mountRoute (
     method: 'GET',
     url: path,
     preHandler,
+    onResponse,
     websocket: true,
     // Synchronous on purpose: a listener attached after an await would miss the first frames.
     handler: (socket: WebSocket, request: FastifyRequest) => {
@@ -98,6 +105,7 @@ function mountRoute (
       const { consumers, reply } = upgrades.get(request)!
       upgrades.delete(request)
       const guard = new SocketGuard(socket, route, consumers, request)
+      if (connectionOpen.hasSubscribers || connectionClose.hasSubscribers) connectionOpened(request.routeOptions.url ?? path, request, guard)
       for (const connection of each(consumers)) connection.open(socket, guard)
       release(runtime, guard, request, reply)
     }
@@ -169,26 +177,73 @@ function inStream (stream: string, text: string): string {
   return `{"stream":${JSON.stringify(stream)},"payload":${text}}`
 }
 
+interface Clock {
+  timer: NodeJS.Timeout
+  stop: () => void
+  /** What is logged when the clock runs out. */
+  expired: () => void
+}
+
 /** The handshake clocks running, by request: forgotten when the handshake completes. */
-const handshakes = new WeakMap<FastifyRequest, { timer: NodeJS.Timeout, stop: () => void }>()
+const handshakes = new WeakMap<FastifyRequest, Clock>()
+/** The clocks of connections that have not sent complete request headers yet. */
+const connecting = new WeakMap<Socket, Clock>()
+
+function startClock (socket: Socket, timeout: number, expired: () => void): Clock {
+  const clock: Clock = {
+    timer: setTimeout(() => {
+      clock.expired()
+      socket.destroy()
+    }, timeout),
+    stop: () => clearTimeout(clock.timer),
+    expired
+  }
+  clock.timer.unref()
+  socket.once('close', clock.stop)
+  return clock
+}
+
+function stopClock (socket: Socket, clock: Clock): void {
+  clearTimeout(clock.timer)
+  socket.removeListener('close', clock.stop)
+}
 
 /**
- * Starts the handshake clock of an upgrade request: a socket whose upgrade (route hooks and connect
- * checks included) is not done within `timeout` ms is dropped, so idle or stalled handshakes cannot
- * pile up.
+ * Starts a clock on every connection the server accepts, stopped once its request headers are in:
+ * Node's own headers timeout lets a half-sent upgrade request live about 90 s, and the handshake
+ * (headers, route hooks and connect checks) is bounded by `timeout` from the first byte.
+ */
+export function watchConnections (server: unknown, timeout: number, log: FastifyBaseLogger): void {
+  // HTTP/2 servers upgrade nothing; a custom server is its owner's to police.
+  if (!(server instanceof HttpServer) && !(server instanceof HttpsServer)) return
+  const event = server instanceof HttpsServer ? 'secureConnection' : 'connection'
+  server.on(event, (socket: Socket) => {
+    connecting.set(socket, startClock(socket, timeout, () => log.info({ timeout }, 'request headers not received in time: dropping the connection')))
+  })
+  server.on('request', (request: IncomingMessage) => {
+    const clock = connecting.get(request.socket)
+    if (clock === undefined) return
+    connecting.delete(request.socket)
+    stopClock(request.socket, clock)
+  })
+}
+
+/**
+ * Starts the handshake clock of an upgrade request, or goes on with the clock of its connection: a
+ * socket whose upgrade (route hooks and connect checks included) is not done within `timeout` ms is
+ * dropped, so idle or stalled handshakes cannot pile up.
  */
 export function handshakeStarted (request: FastifyRequest, timeout: number): void {
-  const socket = request.raw.socket as FastifyRequest['socket'] | undefined
+  const socket = request.raw.socket as Socket | undefined
   // `app.injectWS` upgrades have no socket, and nothing to time out.
   if (timeout === 0 || socket === undefined || request.headers.upgrade?.toLowerCase() !== 'websocket') return
-  const timer = setTimeout(() => {
-    request.log.warn({ timeout }, 'WebSocket handshake timed out: dropping the socket')
-    socket.destroy()
-  }, timeout)
-  timer.unref()
-  const stop = (): void => clearTimeout(timer)
-  socket.once('close', stop)
-  handshakes.set(request, { timer, stop })
+  const expired = (): void => request.log.info({ timeout }, 'WebSocket handshake timed out: dropping the socket')
+  const running = connecting.get(socket)
+  if (running !== undefined) {
+    connecting.delete(socket)
+    running.expired = expired
+  }
+  handshakes.set(request, running ?? startClock(socket, timeout, expired))
 }
 
 /** Stops the handshake clock, and lets go of it: an open connection keeps nothing of it. */
@@ -196,22 +251,21 @@ function handshakeDone (request: FastifyRequest): void {
   const handshake = handshakes.get(request)
   if (handshake === undefined) return
   handshakes.delete(request)
-  clearTimeout(handshake.timer)
-  request.raw.socket.removeListener('close', handshake.stop)
+  stopClock(request.raw.socket, handshake)
 }
 
 /** Mounts one consumer on `path`. */
 export function mountConsumer (app: FastifyInstance, runtime: Runtime, maxFrameSize: number, path: string, consumer: AnyConsumer, routeOptions: ConsumerRouteOptions = {}): void {
-  mountRoute(app, runtime, maxFrameSize, path, new Map([[null, consumer]]), routeOptions, (guard, data, isBinary) => {
+  mountRoute(app, runtime, maxFrameSize, path, new Map([[null, consumer]]), routeOptions, (guard, data, isBinary, size) => {
     const connection = guard.consumers as Connection
     let frame: Record<string, unknown>
     try {
-      frame = parseFrame(data, isBinary)
+      frame = parseFrame(data, isBinary, runtime.limits.maxDepth)
     } catch (err) {
       connection.receiveError(err as Error)
       return
     }
-    connection.receive(frame)
+    connection.receive(frame, size)
   })
 }
 
@@ -223,7 +277,7 @@ export function mountMultiplexer (app: FastifyInstance, runtime: Runtime, maxFra
   if (typeof streams !== 'object' || streams === null || Object.keys(streams).length === 0) {
     throw new errors.DCRF_ERR_INVALID_CONSUMER(path, 'a multiplexer needs at least one stream')
   }
-  mountRoute(app, runtime, maxFrameSize, path, new Map(Object.entries(streams)), routeOptions, (guard, data, isBinary) => {
+  mountRoute(app, runtime, maxFrameSize, path, new Map(Object.entries(streams)), routeOptions, (guard, data, isBinary, size) => {
     const connections = guard.consumers as Map<string | null, Connection>
     const log = guard.log
     // Errors that belong to no stream are answered outside the envelope.
@@ -233,7 +287,7 @@ export function mountMultiplexer (app: FastifyInstance, runtime: Runtime, maxFra
     }
     let frame: Record<string, unknown>
     try {
-      frame = parseFrame(data, isBinary)
+      frame = parseFrame(data, isBinary, runtime.limits.maxDepth)
     } catch (err) {
       unrouted(err as Error)
       return
@@ -255,6 +309,6 @@ export function mountMultiplexer (app: FastifyInstance, runtime: Runtime, maxFra
       connection.receiveError(new errors.DCRF_ERR_NOT_AN_OBJECT())
       return
     }
-    connection.receive(payload)
+    connection.receive(payload, size)
   })
 }

@@ -11,14 +11,22 @@ import type { Socket } from 'node:net'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import { Connection, type Runtime } from './connection.js'
+import * as diagnostics from './diagnostics.js'
 
 /** A WebSocket close code: the message was too big (RFC 6455). */
 const MESSAGE_TOO_BIG = 1009
+/** A WebSocket close code: the server met an unexpected condition (RFC 6455). */
+const INTERNAL_ERROR = 1011
 /** A WebSocket close code: the server is overloaded, try again later (RFC 6455 registry). */
 export const TRY_AGAIN_LATER = 1013
-/** How long a socket closed for being too slow may take to finish its closing handshake. */
-const CLOSE_GRACE = 1000
+/**
+ * How long a socket the server closed (too slow, too big a frame, a fault) has to finish the
+ * closing handshake before it is terminated: a peer that reads within it gets the close code after
+ * what was queued before it; one that does not is dropped, and what it pinned freed.
+ */
+const CLOSE_GRACE = 3000
 const OPEN = 1
+const CLOSING = 2
 
 const kGuard = Symbol('fastify-dcrf.guard')
 
@@ -36,8 +44,8 @@ export const each = (consumers: Consumers): Iterable<Connection> => consumers in
 export interface Route {
   runtime: Runtime
   maxFrameSize: number
-  /** Reads a frame within the size limit and hands it to the socket's consumers. */
-  onMessage: (guard: SocketGuard, data: RawData, isBinary: boolean) => void
+  /** Reads a frame of `size` bytes, within the size limit, and hands it to the socket's consumers. */
+  onMessage: (guard: SocketGuard, data: RawData, isBinary: boolean, size: number) => void
 }
 
 function frameSize (data: RawData): number {
@@ -47,18 +55,41 @@ function frameSize (data: RawData): number {
 
 const guardOf = (socket: WebSocket): SocketGuard => (socket as GuardedSocket)[kGuard]
 
+// Nothing thrown while handling a socket event may reach the process: `ws` would rethrow it from
+// its parser, and one client's frame would crash the server for everyone.
 function onMessage (this: WebSocket, data: RawData, isBinary: boolean): void {
-  guardOf(this).receive(data, isBinary)
+  const guard = guardOf(this)
+  try {
+    guard.receive(data, isBinary)
+  } catch (err) {
+    guard.fault(err)
+  }
 }
 
 function onClose (this: WebSocket, code: number): void {
-  guardOf(this).closed(code)
+  const guard = guardOf(this)
+  try {
+    guard.closed(code)
+  } catch (err) {
+    guard.fault(err)
+  }
 }
 
-/** What @fastify/websocket's default error handler does: log the error, drop the socket. */
-function onError (this: WebSocket, err: Error): void {
-  guardOf(this).log.error(err)
-  this.terminate()
+/**
+ * What @fastify/websocket's default error handler does, but for the client's own protocol errors
+ * (an invalid frame, bad UTF-8, a frame over `maxPayload`: `ws` answers them with 1002, 1007 or
+ * 1009) logged at `info`, and the close frame given time to arrive instead of a reset.
+ */
+function onError (this: WebSocket, err: Error & { code?: string }): void {
+  const guard = guardOf(this)
+  if (typeof err.code === 'string' && err.code.startsWith('WS_ERR_')) {
+    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' && diagnostics.tooBig.hasSubscribers) guard.frameTooBig()
+    guard.log.info({ code: err.code, reason: err.message }, 'client protocol error; closing')
+  } else {
+    guard.log.error({ err }, 'socket error')
+  }
+  if (this.readyState === CLOSING) guard.graceThenTerminate()
+  else this.terminate()
 }
 
 export class SocketGuard {
@@ -71,8 +102,12 @@ export class SocketGuard {
   /** The bytes `#transport` had read at the last heartbeat. */
   #lastRead = -1
   #pending = 0
+  #pendingBytes = 0
+  #detached = 0
   #paused = false
   #overflowed = false
+  #faulted = false
+  #grace: NodeJS.Timeout | null = null
   #windowStart = 0
   #windowCount = 0
 
@@ -105,18 +140,55 @@ export class SocketGuard {
   /** A frame arrived: past `maxFrameSize` the socket is closed with 1009. */
   receive (data: RawData, isBinary: boolean): void {
     const { maxFrameSize } = this.#route
-    if (frameSize(data) > maxFrameSize) {
-      this.log.warn({ size: frameSize(data), maxFrameSize }, 'frame too large; closing')
-      this.socket.close(MESSAGE_TOO_BIG, 'Message too big')
+    const size = frameSize(data)
+    if (diagnostics.frameIn.hasSubscribers) diagnostics.publishFrameIn(diagnostics.routeOfConsumers(this.consumers), size)
+    if (size > maxFrameSize) {
+      if (diagnostics.tooBig.hasSubscribers) diagnostics.publishTooBig(diagnostics.routeOfConsumers(this.consumers), size, maxFrameSize)
+      this.log.info({ size, maxFrameSize }, 'frame too large; closing')
+      this.closeAndDrain(MESSAGE_TOO_BIG, 'Message too big')
       return
     }
-    this.#route.onMessage(this, data, isBinary)
+    this.#route.onMessage(this, data, isBinary, size)
+  }
+
+  /** Reports a frame that `ws` refused for exceeding its `maxPayload` (the plugin's `maxFrameSize`). */
+  frameTooBig (): void {
+    diagnostics.publishTooBig(diagnostics.routeOfConsumers(this.consumers), null, this.#route.maxFrameSize)
   }
 
   /** The socket closed (or the server is going away): every consumer on it cleans up. */
   closed (code: number): void {
+    // The grace of a close the server began runs on when the application closes: the socket is gone once it ends.
+    if (this.#grace !== null && this.socket.readyState === 3) clearTimeout(this.#grace)
     this.#route.runtime.sockets.delete(this)
+    if (diagnostics.connectionClose.hasSubscribers) {
+      diagnostics.connectionClosed(diagnostics.routeOfConsumers(this.consumers), code, diagnostics.requestOfConsumers(this.consumers), this)
+    }
     for (const connection of each(this.consumers)) connection.handleClose(code)
+  }
+
+  /**
+   * An exception escaped the handling of a socket event: a fault of the server, never of the
+   * client. Logged once; the socket is closed with 1011 and the others live on.
+   */
+  fault (err: unknown): void {
+    if (this.#faulted) return
+    this.#faulted = true
+    this.log.error({ err }, 'unexpected error while handling a socket event; closing the socket')
+    this.closeAndDrain(INTERNAL_ERROR, 'Internal error')
+  }
+
+  /** Closes the socket with `code`, giving a peer that reads time to receive the close frame. */
+  closeAndDrain (code: number, reason: string): void {
+    if (this.socket.readyState === OPEN) this.socket.close(code, reason)
+    this.graceThenTerminate()
+  }
+
+  /** After the server sent its close frame: terminates the socket unless closed within the grace. */
+  graceThenTerminate (): void {
+    if (this.#grace !== null) return
+    this.#grace = setTimeout(() => this.socket.terminate(), CLOSE_GRACE)
+    this.#grace.unref()
   }
 
   /** Whether one more frame is within the rate limit (always, without one). */
@@ -131,21 +203,38 @@ export class SocketGuard {
     return ++this.#windowCount <= limit.max
   }
 
-  /** A frame entered a queue: past the limit, stop reading the socket. */
-  queued (): void {
-    if (++this.#pending >= this.#route.runtime.limits.maxQueuedFrames && !this.#paused) {
+  /** A frame of `size` bytes entered a queue: past a limit, stop reading the socket. */
+  queued (size: number): void {
+    const limits = this.#route.runtime.limits
+    this.#pendingBytes += size
+    if ((++this.#pending >= limits.maxQueuedFrames || this.#pendingBytes >= limits.maxQueuedBytes) && !this.#paused) {
       this.#paused = true
       this.socket.pause()
+      if (diagnostics.paused.hasSubscribers) diagnostics.publishPaused(diagnostics.routeOfConsumers(this.consumers), true)
     }
   }
 
-  /** A frame left its queue: once half drained, read again. */
-  done (): void {
+  /** A frame left its queue (or its detached action ended): once half drained, read again. */
+  done (size: number): void {
+    const limits = this.#route.runtime.limits
     this.#pending--
-    if (this.#paused && this.#pending <= this.#route.runtime.limits.maxQueuedFrames / 2) {
+    this.#pendingBytes -= size
+    if (this.#paused && this.#pending <= limits.maxQueuedFrames / 2 && this.#pendingBytes <= limits.maxQueuedBytes / 2) {
       this.#paused = false
       this.socket.resume()
+      if (diagnostics.paused.hasSubscribers) diagnostics.publishPaused(diagnostics.routeOfConsumers(this.consumers), false)
     }
+  }
+
+  /** Whether one more detached action may start on this socket; if so it counts until `detachedEnded`. */
+  detachedStarted (): boolean {
+    if (this.#detached >= this.#route.runtime.limits.maxDetachedActions) return false
+    this.#detached++
+    return true
+  }
+
+  detachedEnded (): void {
+    this.#detached--
   }
 
   /**
@@ -157,12 +246,13 @@ export class SocketGuard {
     const { maxBufferedBytes } = this.#route.runtime.limits
     if (this.socket.bufferedAmount > maxBufferedBytes) {
       this.#overflowed = true
-      this.log.warn({ bufferedAmount: this.socket.bufferedAmount, maxBufferedBytes }, 'client too slow: closing the socket')
-      this.socket.close(TRY_AGAIN_LATER, 'Client too slow')
-      // A peer that reads nothing will not read the close frame either.
-      setTimeout(() => this.socket.terminate(), CLOSE_GRACE).unref()
+      if (diagnostics.slowClose.hasSubscribers) diagnostics.publishSlowClose(diagnostics.routeOfConsumers(this.consumers), this.socket.bufferedAmount, maxBufferedBytes)
+      this.log.info({ bufferedAmount: this.socket.bufferedAmount, maxBufferedBytes }, 'client too slow: closing the socket')
+      // A peer that reads slowly gets the close frame after what is queued; one that reads nothing is dropped.
+      this.closeAndDrain(TRY_AGAIN_LATER, 'Client too slow')
       return
     }
+    if (diagnostics.frameOut.hasSubscribers) diagnostics.publishFrameOut(diagnostics.routeOfConsumers(this.consumers), text)
     this.socket.send(text)
   }
 

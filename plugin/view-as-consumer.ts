@@ -4,7 +4,7 @@
  * route's own validation, authentication and serialization apply unchanged.
  */
 import type { HTTPMethods } from 'fastify'
-import type { ActionDefinition, ConsumerContext, ConsumerDefinition, Permission } from '../types/index.js'
+import type { ActionDefinition, AnyContext, AnyConsumer, Permission } from '../types/index.js'
 import { validationError } from './errors.js'
 import { isPlainObject } from './protocol.js'
 
@@ -25,14 +25,14 @@ export interface ViewAsConsumerOptions {
   /** Actions and their HTTP methods. Default: DCRF's (`create` PUT, `update` PATCH, `list` and `retrieve` GET). */
   actions?: Record<string, HTTPMethods>
   /** Headers to add to every request, e.g. an `authorization` derived from the connection. */
-  headers?: (ctx: ConsumerContext<any, any>) => Record<string, string | undefined>
+  headers?: (ctx: AnyContext) => Record<string, string | undefined>
   permissions?: readonly Permission[]
 }
 
 // Headers of the upgrade request that describe that request, not the one made on its behalf.
 const NOT_FORWARDED = new Set(['host', 'connection', 'upgrade', 'content-length', 'content-type', 'transfer-encoding', 'accept-encoding'])
 
-function forwardedHeaders (ctx: ConsumerContext<any, any>): Record<string, string> {
+function forwardedHeaders (ctx: AnyContext): Record<string, string> {
   const headers: Record<string, string> = {}
   for (const [name, value] of Object.entries(ctx.request.headers)) {
     if (NOT_FORWARDED.has(name) || name.startsWith('sec-websocket-') || value === undefined) continue
@@ -41,7 +41,7 @@ function forwardedHeaders (ctx: ConsumerContext<any, any>): Record<string, strin
   return headers
 }
 
-/** Fills `:name` placeholders; a missing required one is a 400 on `parameters`. */
+/** Fills `:name` placeholders; a missing required one, or one that is no valid text, is a 400 on `parameters`. */
 function fillUrl (template: string, parameters: Record<string, unknown>): string {
   const missing: string[] = []
   const url = template.replace(/\/:(\w+)(\?)?/g, (_match, name: string, optional: string | undefined) => {
@@ -50,7 +50,12 @@ function fillUrl (template: string, parameters: Record<string, unknown>): string
       if (optional === undefined) missing.push(name)
       return optional === undefined ? '' : '/'
     }
-    return '/' + encodeURIComponent(String(value))
+    try {
+      return '/' + encodeURIComponent(String(value))
+    } catch {
+      // A lone surrogate cannot be percent-encoded.
+      throw validationError({ parameters: [`"${name}" is not a valid string.`] })
+    }
   })
   if (missing.length > 0) throw validationError({ parameters: missing.map((name) => `Missing "${name}".`) })
   return url.replace(/\/{2,}/g, '/')
@@ -85,8 +90,8 @@ function queryOf (query: unknown): Record<string, string | string[]> {
  * }))
  * // → {"action": "retrieve", "parameters": {"id": 7}, "request_id": 1}
  */
-export function viewAsConsumer (options: ViewAsConsumerOptions): ConsumerDefinition {
-  const actions: Record<string, ActionDefinition<any, undefined>> = {}
+export function viewAsConsumer (options: ViewAsConsumerOptions): AnyConsumer {
+  const actions: Record<string, ActionDefinition<AnyContext, undefined>> = {}
   for (const [name, method] of Object.entries(options.actions ?? DEFAULT_VIEW_ACTIONS)) {
     actions[name] = {
       async handler (ctx, args) {

@@ -161,12 +161,20 @@ for (const backend of backends) {
     assert.deepEqual(await two.next(), event('create', 2, 'by two', 2, 'u2'))
     await nothingElse(one)
 
-    // A comment moving from user 1 to user 2 leaves one group and enters the other.
-    await db.update(comments).set({ userId: 2 }).where(eq(comments.id, 1))
-    assert.deepEqual(await one.next(), event('delete', 1, 'by one', 2, 'u1'))
-    assert.deepEqual(await two.next(), event('create', 1, 'by one', 2, 'u2'))
+    // A comment moving from user 1 to user 2 leaves one group and enters the other. The group it
+    // left gets the comment as it knew it: never what it became.
+    const before = serialized
+    await db.update(comments).set({ userId: 2, text: 'secret' }).where(eq(comments.id, 1))
+    assert.deepEqual(await one.next(), event('delete', 1, 'by one', 1, 'u1'))
+    assert.deepEqual(await two.next(), event('create', 1, 'secret', 2, 'u2'))
     await nothingElse(one)
     await nothingElse(two)
+    // Two serializations for the move (the row before and after); one for an update that stays.
+    assert.equal(serialized - before, 2)
+    await db.update(comments).set({ text: 'edited' }).where(eq(comments.id, 1))
+    assert.deepEqual(await two.next(), event('update', 1, 'edited', 2, 'u2'))
+    assert.equal(serialized - before, 3)
+    await nothingElse(one)
   })
 
   test(`[${backend.name}] two request ids on one socket, and unsubscribing one or all`, async (t) => {

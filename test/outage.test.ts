@@ -63,6 +63,61 @@ test('Redis going away and coming back: errors logged once, actions keep working
   assert.equal(lost.length, 1, 'the outage is logged once, not once per retry')
 })
 
+test('Redis away: groupSend fails fast and holds no queue; messages sent meanwhile are dropped, never delivered late', {
+  skip: RedisServer.available() ? false : 'redis-server is not installed',
+  timeout: 60_000
+}, async (t) => {
+  const redis = new RedisServer(await sparePort())
+  await redis.start()
+  t.after(() => redis.stop())
+  const announcing = defineConsumer({
+    actions: {
+      ...rooms.actions,
+      announce: async (ctx, { text }) => {
+        await ctx.groupSend('r', { type: 'news', text })
+        return { status: 200 }
+      }
+    },
+    groupHandlers: rooms.groupHandlers
+  })
+  const one = await build(t, { channelLayer: { redis: redis.url, closeTimeout: 500, subscribeTimeout: 200 } })
+  const two = await build(t, { channelLayer: { redis: redis.url, closeTimeout: 500 } })
+  one.app.dcrf.consumer('/ws/', announcing)
+  two.app.dcrf.consumer('/ws/', announcing)
+  await two.app.ready()
+  const member = await Client.open(one.app, '/ws/')
+  const speaker = await Client.open(two.app, '/ws/')
+  assert.deepEqual(await member.request({ action: 'join', room: 'r', request_id: 1 }), reply('join', null, 201, 1))
+  assert.deepEqual(await speaker.request({ action: 'announce', text: 'before', request_id: 2 }), reply('announce', null, 200, 2))
+  assert.deepEqual(await member.next(), { news: 'before' })
+
+  await redis.stop()
+  await until(() => two.logs.some((line) => /Redis connection lost/.test(line.msg)))
+  // The action learns at once that its message was dropped; the frame behind it is not held.
+  speaker.send({ action: 'announce', text: 'during', request_id: 3 })
+  speaker.send({ action: 'ping', request_id: 4 })
+  const started = Date.now()
+  assert.deepEqual(await speaker.next(), reply('announce', null, 500, 3, ['A server error occurred.']))
+  assert.deepEqual(await speaker.next(), reply('ping', 'pong', 200, 4))
+  assert.ok(Date.now() - started < 1500, 'within sendTimeout')
+  await assert.rejects(two.app.dcrf.groupSend('r', { type: 'news', text: 'during, from a route' }), { code: 'DCRF_ERR_CHANNEL_LAYER_UNAVAILABLE' })
+
+  await redis.start()
+  await until(() => one.logs.some((line) => /Redis connection restored/.test(line.msg)) && two.logs.some((line) => /Redis connection restored/.test(line.msg)))
+  const restored = two.logs.find((line) => /Redis connection restored/.test(line.msg))
+  assert.equal(restored?.dropped, 2)
+  const arrival = member.next()
+  let received: unknown
+  for (let attempt = 0; attempt < 50 && received === undefined; attempt++) {
+    await two.app.dcrf.groupSend('r', { type: 'news', text: `after ${attempt}` })
+    received = await Promise.race([arrival, sleep(100).then(() => undefined)])
+  }
+  // The first message to arrive is one sent after the outage: nothing queued during it came late.
+  assert.match(String((received as { news?: string } | undefined)?.news), /^after \d+$/)
+  await sleep(300)
+  assert.ok(member.frames.every((frame) => !frame.includes('during')), member.frames.join())
+})
+
 test('closing while Redis does not answer: bounded, and nothing left to reject unhandled', { timeout: 30_000 }, async (t) => {
   // A "Redis" that accepts connections and never answers: ioredis stays connecting, and queues.
   const sockets = new Set<Socket>()
@@ -77,6 +132,8 @@ test('closing while Redis does not answer: bounded, and nothing left to reject u
   app.dcrf.consumer('/ws/', rooms)
   const member = await Client.open(app, '/ws/')
   assert.deepEqual(await member.request({ action: 'join', room: 'r', request_id: 1 }), reply('join', null, 201, 1))
+  // A Redis that never answers cannot hold a sender longer than sendTimeout.
+  await assert.rejects(app.dcrf.groupSend('r', { type: 'news', text: 'lost' }), { code: 'DCRF_ERR_CHANNEL_LAYER_UNAVAILABLE' })
   const unhandled: unknown[] = []
   const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
   process.on('unhandledRejection', onUnhandled)

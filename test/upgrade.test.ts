@@ -91,9 +91,12 @@ test('a socket error after the upgrade is logged and drops that socket; the serv
   assert.equal((await broken.closed).code, 1002)
   await eventually(() => disconnects.length > 0)
   assert.deepEqual(disconnects, [1006])
-  // As @fastify/websocket's default error handler logs it: on the request's logger.
-  const logged = logs.find((line) => line.level === 50)
-  assert.match(logged?.err?.message ?? '', /MASK must be set/)
+  // A client's protocol error is no fault of the server: logged at info, on the request's logger.
+  assert.equal(logs.filter((line) => line.level >= 50).length, 0)
+  const logged = logs.find((line) => line.msg === 'client protocol error; closing')
+  assert.equal(logged?.level, 30)
+  assert.equal(logged?.code, 'WS_ERR_EXPECTED_MASK')
+  assert.match(logged?.reason ?? '', /MASK must be set/)
   assert.ok(logged?.reqId)
   assert.equal((await healthy.request({ action: 'request', request_id: 2 })).data.custom, 'still here')
 })

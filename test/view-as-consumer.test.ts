@@ -93,6 +93,9 @@ test('bad query or parameters get a 400; text bodies come back as text', async (
   assert.deepEqual(await client.request({ action: 'retrieve', request_id: 3, parameters: [1] }), reply('retrieve', null, 400, 3, [{ parameters: ['Expected a dictionary of items.'] }]))
   // Parameters are encoded: they cannot escape their path segment.
   assert.equal((await client.request({ action: 'retrieve', request_id: 4, parameters: { id: '../text' } })).response_status, 404)
+  // Text that cannot be percent-encoded (a lone surrogate) is the client's mistake, not a fault.
+  client.sendText('{"action":"retrieve","request_id":6,"parameters":{"id":"\\ud800"}}')
+  assert.deepEqual(await client.next(), reply('retrieve', null, 400, 6, [{ parameters: ['"id" is not a valid string.'] }]))
   const text = await Client.open(app, '/ws/text/', { headers: { authorization: 'Bearer good' } })
   assert.deepEqual(await text.request({ action: 'read', request_id: 5 }), reply('read', 'plain words', 200, 5))
 })

@@ -7,7 +7,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { getTableName } from 'drizzle-orm'
 import type { PgTable } from 'drizzle-orm/pg-core'
 import type { GroupMessage, ModelObserverOptions, ObservedAction, ObserverDefinition, SignalObserverOptions } from '../../types/index.js'
-import type { ChannelLayer } from '../channel-layer.js'
+import { ChannelLayer } from '../channel-layer.js'
 import { toJson } from '../serializer-fields.js'
 import type { ChangeEvent } from './capture.js'
 import { observerPublish, publishObserver } from '../diagnostics.js'
@@ -176,6 +176,8 @@ export class ObserverHub {
 
   #enqueue (publish: () => Promise<void>): Promise<void> {
     const done = this.#tail.then(publish).catch((err) => {
+      // A message the channel layer could not take is counted there and reported once it is back.
+      if (ChannelLayer.unavailable(err)) return
       this.#log.error({ err }, 'observer: publishing failed')
     })
     this.#tail = done
@@ -189,13 +191,17 @@ export class ObserverHub {
       const before = event.action === 'create' || event.previous === null ? new Set<string>() : groupsOf(options.groupsForSignal?.(event.previous))
       const after = event.action === 'delete' ? new Set<string>() : groupsOf(options.groupsForSignal?.(event.row))
       if (before.size === 0 && after.size === 0) continue
-      // Once per event, whatever the groups and subscribers.
-      const data = options.serialize === undefined
-        ? { pk: toJson(event.pk) }
-        : await options.serialize(event.row, event.action)
       // A row leaving a group is deleted there, one entering is created there, one staying is updated.
+      let left = false
       for (const group of before) {
-        if (!after.has(group)) await this.#send(id, group, 'delete', data)
+        if (!after.has(group)) left = true
+      }
+      // Once per event, whatever the groups and subscribers. A group the row left gets the row as
+      // that group knew it: the new row may hold what its members must not see.
+      const data = after.size === 0 ? undefined : await this.#serialize(options, event, event.row, event.action)
+      const previous = left ? await this.#serialize(options, event, event.previous!, 'delete') : undefined
+      for (const group of before) {
+        if (!after.has(group)) await this.#send(id, group, 'delete', previous)
       }
       for (const group of after) {
         const action: ObservedAction = before.has(group) ? 'update' : 'create'
@@ -207,6 +213,10 @@ export class ObserverHub {
       if (event.action === 'update') committedRows.set(message, { table: event.table, row: event.row })
       await this.#groupSend(instanceGroup(event.tableName, toJson(event.pk)), message)
     }
+  }
+
+  #serialize (options: ModelObserverOptions, event: ChangeEvent, row: Record<string, unknown>, action: ObservedAction): unknown {
+    return options.serialize === undefined ? { pk: toJson(event.pk) } : options.serialize(row, action)
   }
 
   async #send (observerId: string, group: string, action: string, data: unknown): Promise<void> {
