@@ -4,40 +4,77 @@
  */
 import type { TSchema } from '@sinclair/typebox'
 import type {
+  ActionBuilders,
   ActionDefinition,
   ActionHandler,
   ActionMap,
+  ActionReturn,
   AnyConsumer,
+  ClosedActions,
+  ConsumerContext,
   ConsumerDefinition,
+  ConsumerInput,
+  ContextOf,
   ConsumerState,
   GetActionName,
   GroupHandler,
-  Permission
+  ObserverBuilders,
+  ObserverMap,
+  Permission,
+  RowOf,
+  SerializerLike
 } from '../types/index.js'
 import { errors } from './errors.js'
 import { compileGeneric, type GenericConfig } from './generic.js'
+import * as mixins from './mixins/index.js'
+import { modelObserver, observer } from './observer/define.js'
 import { compileValidator, type Validator } from './validation.js'
 
+/** A serializer a consumer of `TTable` may use: one of that table. */
+type SerializerOf<TTable> = (SerializerLike<RowOf<TTable>> & { readonly table?: TTable }) | undefined
+
+const observerBuilders: ObserverBuilders<any> = { modelObserver, observer }
+const actionBuilders: ActionBuilders<any, any, any> = { ...mixins, mixins, action: (definition) => definition }
+
 /**
- * Defines a consumer: DCRF's consumer class as a plain object. Returns the definition unchanged;
- * the call is there for type inference.
+ * Defines a consumer: DCRF's consumer class as a plain object. Its `state`, `table`, `serializer`
+ * and `observers` type every context it hands out (handlers, hooks, group handlers, permissions,
+ * querysets). `actions` is an object, or a function given `action` and the mixins typed by this
+ * consumer; `observers` likewise (see the README's TypeScript section). An object definition is
+ * returned as it is.
  *
  * @example
  * const echo = defineConsumer({
- *   actions: {
+ *   state: () => ({ count: 0 }),
+ *   actions: ({ action }) => ({
  *     echo: (ctx, args) => ({ data: args }),
  *     slow: action({ detached: true, handler: async (ctx, args, { signal }) => ({ data: await work(signal) }) })
- *   }
+ *   })
  * })
  */
-export function defineConsumer<TState extends object = ConsumerState, TTable = undefined, TActions extends ActionMap<TState, TTable> = ActionMap<TState, TTable>> (
-  definition: ConsumerDefinition<TState, TActions, TTable>
-): ConsumerDefinition<TState, TActions, TTable> {
-  return definition
+export function defineConsumer<
+  TState extends object = Record<never, never>,
+  TTable = undefined,
+  TSerializer extends SerializerOf<TTable> = undefined,
+  TObservers extends ObserverMap = Record<never, never>,
+  const TActions extends ActionMap<ContextOf<TState, TTable, TSerializer, TObservers>> = ActionMap<ContextOf<TState, TTable, TSerializer, TObservers>>
+> (
+  definition: ConsumerInput<TState, TActions, TTable, TSerializer, TObservers> & {
+    actions: ClosedActions<TActions> | ((builders: ActionBuilders<ContextOf<TState, TTable, TSerializer, TObservers>, TTable, TObservers>) => ClosedActions<TActions>)
+  }
+): ConsumerDefinition<TState, TActions, TTable, TSerializer, TObservers> {
+  const { actions, observers } = definition
+  if (typeof actions !== 'function' && typeof observers !== 'function') return definition as ConsumerDefinition<TState, TActions, TTable, TSerializer, TObservers>
+  const built: Record<string, unknown> = { ...definition }
+  if (typeof observers === 'function') built.observers = observers(observerBuilders)
+  if (typeof actions === 'function') built.actions = actions(actionBuilders as never)
+  return built as unknown as ConsumerDefinition<TState, TActions, TTable, TSerializer, TObservers>
 }
 
 /**
- * Defines an action with options; its handler's arguments are inferred from `schema`.
+ * Defines an action with options; its handler's arguments are inferred from `schema` and its
+ * reply from what it returns. This one does not know its consumer (`ctx` is any consumer's
+ * context): inside `actions: ({ action }) => ({ … })`, the `action` handed in knows it.
  *
  * @example
  * send_email: action({
@@ -45,9 +82,14 @@ export function defineConsumer<TState extends object = ConsumerState, TTable = u
  *   async handler (ctx, { pk, to }) { ...; return { data: {}, status: 200 } }
  * })
  */
-export function action<TArgsSchema extends TSchema | undefined = undefined, TState extends object = ConsumerState, TTable = any> (
-  definition: ActionDefinition<TState, TArgsSchema, TTable>
-): ActionDefinition<TState, TArgsSchema, TTable> {
+export function action<
+  TArgsSchema extends TSchema | undefined = undefined,
+  TReturn extends ActionReturn = ActionReturn,
+  const TAliases extends readonly string[] = readonly [],
+  const TSubscribes extends string = never
+> (
+  definition: ActionDefinition<ConsumerContext<ConsumerState, any, any, any>, TArgsSchema, TReturn, TAliases, TSubscribes>
+): ActionDefinition<ConsumerContext<ConsumerState, any, any, any>, TArgsSchema, TReturn, TAliases, TSubscribes> {
   return definition
 }
 
@@ -55,7 +97,7 @@ export function action<TArgsSchema extends TSchema | undefined = undefined, TSta
 export interface CompiledAction {
   /** The name it was defined under (aliases point here). */
   name: string
-  handler: ActionHandler<any, any>
+  handler: ActionHandler<any, any, ActionReturn>
   validate: Validator | null
   detached: boolean
   atomic: boolean | undefined

@@ -3,7 +3,7 @@
  * composable with `and`, `or` and `not`, and adaptable from any Fastify authentication hook.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { ActionArgs, ConsumerContext, FastifyAuthHook, Permission } from '../types/index.js'
+import type { ActionArgs, AnyContext, FastifyAuthHook, Permission } from '../types/index.js'
 import { errors } from './errors.js'
 
 type Check = 'hasPermission' | 'canConnect'
@@ -19,10 +19,10 @@ export const allowAny: Permission = Object.freeze({
  * the route's authentication hook (or of a permission's `canConnect`).
  */
 export const isAuthenticated: Permission = Object.freeze({
-  hasPermission: (ctx: ConsumerContext<any>) => ctx.user !== null && ctx.user !== undefined
+  hasPermission: (ctx: AnyContext) => ctx.user !== null && ctx.user !== undefined
 })
 
-function run (permission: Permission, check: Check, ctx: ConsumerContext<any>, action: string, args: ActionArgs): boolean | Promise<boolean> {
+function run (permission: Permission, check: Check, ctx: AnyContext, action: string, args: ActionArgs): boolean | Promise<boolean> {
   return check === 'canConnect' ? permission.canConnect!(ctx) : permission.hasPermission!(ctx, action, args)
 }
 
@@ -33,7 +33,7 @@ function run (permission: Permission, check: Check, ctx: ConsumerContext<any>, a
 export function checkAll (
   permissions: readonly Permission[],
   check: Check,
-  ctx: ConsumerContext<any>,
+  ctx: AnyContext,
   action: string,
   args: ActionArgs
 ): boolean | Promise<boolean> {
@@ -54,7 +54,7 @@ function compose (operands: readonly Permission[], all: boolean): Permission {
   for (const check of ['hasPermission', 'canConnect'] as const) {
     const relevant = operands.filter((p) => p[check] !== undefined)
     if (relevant.length === 0) continue
-    composed[check] = async (ctx: ConsumerContext<any>, action?: string, args?: ActionArgs) => {
+    composed[check] = async (ctx: AnyContext, action?: string, args?: ActionArgs) => {
       for (const permission of relevant) {
         const allowed = await run(permission, check, ctx, action ?? '', args ?? {})
         if (all ? !allowed : allowed) return !all

@@ -283,7 +283,7 @@ export function serializer<
     return checked ?? attrs as ValidatedOf<TTable>
   }
 
-  const result: Serializer<TTable, any> & { [kRepresent]: Represent, [kContextFree]?: unknown } = {
+  const result: Serializer<TTable, any, any> & { [kRepresent]: Represent, [kContextFree]?: unknown } = {
     table,
     modelName: options.modelName ?? tableName.replace(/s$/, ''),
     fields: readable,

@@ -4,8 +4,31 @@
  */
 import type { TObject, TSchema } from '@sinclair/typebox'
 import type { InferInsertModel } from 'drizzle-orm'
+import type { FastifyRequest } from 'fastify'
 import type { PgTable } from 'drizzle-orm/pg-core'
-import type { ColumnKey, RowOf, SerializerContext } from './index.js'
+import type { ConsumerContext } from './consumer.js'
+import type { ColumnKey, Database, RowOf } from './table.js'
+
+/** What serializers receive beside the row: DRF's serializer context. */
+export interface SerializerContext {
+  user?: unknown
+  request?: FastifyRequest
+  consumer?: ConsumerContext<any, any, any, any>
+  /** The database (inside an atomic action, its transaction), for nested fields' sources. */
+  db?: Database
+  [key: string]: unknown
+}
+
+/**
+ * What generic consumers need of a serializer (`serializer()` builds one from a table): turning
+ * rows into JSON, and input into column values. A serializer of a consumer must be of its table:
+ * `table`, when the serializer names one, is checked against the consumer's.
+ */
+export interface SerializerLike<TRow = any, TOutput = unknown> {
+  readonly table?: unknown
+  toRepresentation (row: TRow, context?: SerializerContext): TOutput | Promise<TOutput>
+  validate (data: unknown, options?: { partial?: boolean, context?: SerializerContext }): Promise<Record<string, unknown>>
+}
 
 /**
  * The primary key column of a table.
@@ -108,14 +131,15 @@ export interface SerializerOptions<
   TWriteOnly extends string,
   TPk extends boolean,
   TComputed,
-  TNested
+  TNested,
+  TReadOnly extends string = ColumnKey<TTable>
 > {
   /** The fields, in output order: column keys, `'pk'`, computed and nested names (those not listed come last). */
   fields?: readonly TFields[]
   /** Every column but these (instead of `fields`). */
   exclude?: readonly TExclude[]
   /** Never written from input. Database-filled primary keys are read-only anyway. */
-  readOnly?: ReadonlyArray<ColumnKey<TTable>>
+  readOnly?: readonly TReadOnly[]
   /** Accepted on input, never in output (a password). */
   writeOnly?: readonly TWriteOnly[]
   /** Output `pk`, the primary key value, first (DRF's `pk` field). */
@@ -175,6 +199,16 @@ export type SerializerOutput<
 >
 
 /**
+ * The input a serializer accepts (`data` of `create`, `update`, `patch`), as JSON: its writable
+ * columns, required as the table requires them on insert.
+ *
+ * @example
+ * type NewUser = SerializerInput<typeof users, 'username' | 'password', never, never> // { username: string, password: string }
+ */
+export type SerializerInput<TTable extends PgTable, TFields extends string, TExclude extends string, TReadOnly extends string> =
+  Simplify<Wire<Pick<InferInsertModel<TTable>, Exclude<OutputColumns<TTable, TFields, TExclude>, TReadOnly> & keyof InferInsertModel<TTable>>>>
+
+/**
  * A serializer: DRF's `ModelSerializer` instance, reusable and stateless. Build it with `serializer()`.
  *
  * @example
@@ -182,7 +216,7 @@ export type SerializerOutput<
  * const [row] = await db.update(users).set(values).where(eq(users.id, pk)).returning()
  * const json = userSerializer.toRepresentationSync(row)                 // no async fields: no await
  */
-export interface Serializer<TTable extends PgTable = PgTable, TOutput extends object = Record<string, unknown>> {
+export interface Serializer<TTable extends PgTable = PgTable, TOutput extends object = Record<string, unknown>, TInput extends object = Record<string, unknown>> {
   readonly table: TTable
   /** As unique-violation messages name the model ("user with this username already exists."). */
   readonly modelName: string
@@ -208,6 +242,8 @@ export interface Serializer<TTable extends PgTable = PgTable, TOutput extends ob
    * column values to write, or rejects with a 400 validation error of DRF field errors.
    */
   validate (data: unknown, options?: ValidateOptions): Promise<ValidatedOf<TTable>>
+  /** Types only, never set: what the serializer reads and writes on the wire (`inferSerialized`, `inferInput`). */
+  readonly '~types'?: { readonly output: TOutput, readonly input: TInput }
 }
 
 /**
@@ -216,7 +252,7 @@ export interface Serializer<TTable extends PgTable = PgTable, TOutput extends ob
  * @example
  * const serializers: Record<string, AnySerializer> = { users: userSerializer, rooms: roomSerializer }
  */
-export type AnySerializer = Serializer<any, any>
+export type AnySerializer = Serializer<any, any, any>
 
 /**
  * The output type of a serializer, write-only fields absent.
@@ -225,4 +261,12 @@ export type AnySerializer = Serializer<any, any>
  * const userSerializer = serializer(users, { fields: ['id', 'username', 'password'], writeOnly: ['password'] })
  * type User = inferSerialized<typeof userSerializer> // { id: number, username: string }
  */
-export type inferSerialized<TSerializer> = TSerializer extends Serializer<any, infer TOutput> ? TOutput : never
+export type inferSerialized<TSerializer> = TSerializer extends Serializer<any, infer TOutput, any> ? TOutput : never
+
+/**
+ * The input type of a serializer: the `data` its `create` and `update` accept (all optional for `patch`).
+ *
+ * @example
+ * type NewUser = inferInput<typeof userSerializer> // { username: string, email: string, password: string }
+ */
+export type inferInput<TSerializer> = TSerializer extends Serializer<any, any, infer TInput> ? TInput : Record<string, unknown>

@@ -4,36 +4,26 @@
  * an overridable step (DCRF's `perform_create`, `perform_update`, `perform_patch`, `perform_delete`).
  */
 import { and, eq } from 'drizzle-orm'
-import type { ActionArgs, ActionDefinition, ConsumerContext } from '../../types/index.js'
+import type {
+  ActionArgs,
+  AnyContext,
+  CreateOptions,
+  CrudActions,
+  CrudOptions,
+  DeleteOptions,
+  MixinAction,
+  MixinOptions,
+  PatchOptions,
+  UpdateOptions
+} from '../../types/index.js'
 import { notFound, validationError } from '../errors.js'
 import { genericOf, lookupWhere, writing, type GenericConfig } from '../generic.js'
 import { isPlainObject } from '../protocol.js'
 
 type Row = Record<string, unknown>
-type Ctx = ConsumerContext<any, any>
+type Ctx = AnyContext
 
-/** Options every mixin takes. */
-export interface MixinOptions {
-  /** Run the action in a transaction. Default: the plugin's `atomicRequests`. */
-  atomic?: boolean
-}
-
-export interface CreateOptions extends MixinOptions {
-  /** Inserts the validated values and returns the new row (DCRF's `perform_create`). */
-  performCreate?: (ctx: Ctx, values: Row, args: ActionArgs) => Promise<Row>
-}
-export interface UpdateOptions extends MixinOptions {
-  /** Writes the validated values to the row and returns it (DCRF's `perform_update`). */
-  performUpdate?: (ctx: Ctx, row: Row, values: Row, args: ActionArgs) => Promise<Row>
-}
-export interface PatchOptions extends MixinOptions {
-  /** Writes the validated values to the row and returns it (DCRF's `perform_patch`). */
-  performPatch?: (ctx: Ctx, row: Row, values: Row, args: ActionArgs) => Promise<Row>
-}
-export interface DeleteOptions extends MixinOptions {
-  /** Deletes the row (DCRF's `perform_delete`). */
-  performDelete?: (ctx: Ctx, row: Row, args: ActionArgs) => Promise<void>
-}
+export type { CreateOptions, CrudOptions, DeleteOptions, MixinOptions, PatchOptions, UpdateOptions } from '../../types/mixins.js'
 
 /** The `data` argument of a write: required, and a JSON object. */
 function dataOf (args: ActionArgs): Row {
@@ -68,7 +58,7 @@ async function deleteRow (ctx: Ctx, row: Row): Promise<void> {
 }
 
 /** `list`: every row of the queryset, filtered and ordered (200, `data` = array). */
-export function list (options: MixinOptions = {}): { list: ActionDefinition<any, undefined> } {
+export function list (options: MixinOptions = {}): { list: MixinAction<'list'> } {
   return {
     list: {
       atomic: options.atomic,
@@ -86,7 +76,7 @@ export function list (options: MixinOptions = {}): { list: ActionDefinition<any,
 }
 
 /** `retrieve`: the row of `pk` (200), or 404. */
-export function retrieve (options: MixinOptions = {}): { retrieve: ActionDefinition<any, undefined> } {
+export function retrieve (options: MixinOptions = {}): { retrieve: MixinAction<'retrieve'> } {
   return {
     retrieve: {
       atomic: options.atomic,
@@ -98,7 +88,7 @@ export function retrieve (options: MixinOptions = {}): { retrieve: ActionDefinit
 }
 
 /** `create`: validates `data`, inserts it (201, `data` = the new row). */
-export function create (options: CreateOptions = {}): { create: ActionDefinition<any, undefined> } {
+export function create (options: CreateOptions = {}): { create: MixinAction<'create'> } {
   const perform = options.performCreate ?? insertRow
   return {
     create: {
@@ -119,7 +109,7 @@ export function create (options: CreateOptions = {}): { create: ActionDefinition
  * DCRF's either way: a missing row is a 404 before invalid data is a 400 (the row is looked up
  * when the data is invalid, to tell which), and nothing to set writes nothing.
  */
-function updating (action: 'update' | 'patch', perform: ((ctx: Ctx, row: Row, values: Row, args: ActionArgs) => Promise<Row>) | undefined, atomic: boolean | undefined): ActionDefinition<any, undefined> {
+function updating<TKind extends 'update' | 'patch'> (action: TKind, perform: ((ctx: Ctx, row: Row, values: Row, args: ActionArgs) => Promise<Row>) | undefined, atomic: boolean | undefined): MixinAction<TKind> {
   const validate = (ctx: Ctx, args: ActionArgs): Promise<Row> =>
     ctx.getSerializer(action).validate(dataOf(args), { partial: action === 'patch', context: ctx.serializerContext() })
   return {
@@ -149,12 +139,12 @@ function updating (action: 'update' | 'patch', perform: ((ctx: Ctx, row: Row, va
 }
 
 /** `update`: validates the whole `data` and writes it to the row of `pk` (200). */
-export function update (options: UpdateOptions = {}): { update: ActionDefinition<any, undefined> } {
+export function update (options: UpdateOptions = {}): { update: MixinAction<'update'> } {
   return { update: updating('update', options.performUpdate, options.atomic) }
 }
 
 /** `patch`: validates the fields given in `data` and writes them to the row of `pk` (200). */
-export function patch (options: PatchOptions = {}): { patch: ActionDefinition<any, undefined> } {
+export function patch (options: PatchOptions = {}): { patch: MixinAction<'patch'> } {
   return { patch: updating('patch', options.performPatch, options.atomic) }
 }
 
@@ -162,7 +152,7 @@ export function patch (options: PatchOptions = {}): { patch: ActionDefinition<an
  * `delete`: deletes the row of `pk` (204, `data` = null). With the default delete and a lookup a
  * write can find by itself, in one statement: no row deleted is the 404.
  */
-function deleteMixin (options: DeleteOptions = {}): { delete: ActionDefinition<any, undefined> } {
+function deleteMixin (options: DeleteOptions = {}): { delete: MixinAction<'delete'> } {
   const perform = options.performDelete ?? deleteRow
   return {
     delete: {
@@ -184,10 +174,8 @@ function deleteMixin (options: DeleteOptions = {}): { delete: ActionDefinition<a
 }
 export { deleteMixin as delete }
 
-export interface CrudOptions extends CreateOptions, UpdateOptions, PatchOptions, DeleteOptions {}
-
 /** All six model actions: `list`, `retrieve`, `create`, `update`, `patch`, `delete`. */
-export function crud (options: CrudOptions = {}) {
+export function crud (options: CrudOptions = {}): CrudActions {
   return {
     ...list(options),
     ...retrieve(options),

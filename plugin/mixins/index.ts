@@ -4,5 +4,14 @@
 export { list, retrieve, create, update, patch, delete, crud } from './crud.js'
 export { paginatedList, streamedList } from './pagination.js'
 export { instanceSubscriptions } from './instance.js'
-export type { CreateOptions, UpdateOptions, PatchOptions, DeleteOptions, CrudOptions, MixinOptions } from './crud.js'
-export type { PaginationOptions, StreamOptions, Page } from './pagination.js'
+export type {
+  CreateOptions,
+  UpdateOptions,
+  PatchOptions,
+  DeleteOptions,
+  CrudOptions,
+  MixinOptions,
+  PaginationOptions,
+  StreamOptions,
+  Page
+} from '../../types/mixins.js'

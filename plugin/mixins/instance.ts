@@ -3,7 +3,7 @@
  * `unsubscribe_instance`. Every change of a subscribed row, made anywhere in the application,
  * reaches the subscriber once per subscribing `request_id`, re-read through its own queryset.
  */
-import type { ActionDefinition, ActionHandler } from '../../types/index.js'
+import type { ActionHandler, MixinAction } from '../../types/index.js'
 import { validationError } from '../errors.js'
 import { genericOf } from '../generic.js'
 import type { Subscriptions } from '../observer/subscriptions.js'
@@ -13,7 +13,7 @@ function subscriptionsOf (ctx: unknown): Subscriptions {
 }
 
 /** `subscribe_instance`: 201 once subscribed; 404 for a row the connection cannot see. */
-export const subscribeInstance: ActionHandler<any, any> = async (ctx, args, { requestId }) => {
+export const subscribeInstance: ActionHandler = async (ctx, args, { requestId }) => {
   if (requestId === null || requestId === undefined) throw validationError({ request_id: ['This field is required.'] })
   const row = await ctx.getObject(args)
   await subscriptionsOf(ctx).subscribeInstance(row, args[genericOf(ctx).lookupKwarg], requestId)
@@ -21,7 +21,7 @@ export const subscribeInstance: ActionHandler<any, any> = async (ctx, args, { re
 }
 
 /** `unsubscribe_instance`: 204; with a `request_id`, only that subscription stops. */
-export const unsubscribeInstance: ActionHandler<any, any> = async (ctx, args, { requestId }) => {
+export const unsubscribeInstance: ActionHandler = async (ctx, args, { requestId }) => {
   const lookup = args[genericOf(ctx).lookupKwarg]
   if (lookup === undefined || lookup === null) throw validationError({ [genericOf(ctx).lookupKwarg]: ['This field is required.'] })
   await subscriptionsOf(ctx).unsubscribeInstance(lookup, requestId)
@@ -37,8 +37,8 @@ export const unsubscribeInstance: ActionHandler<any, any> = async (ctx, args, { 
  * // ← {"errors": [], "data": null, "action": "subscribe_instance", "response_status": 201, "request_id": "a"}
  */
 export function instanceSubscriptions (): {
-  subscribe_instance: ActionDefinition<any, undefined>
-  unsubscribe_instance: ActionDefinition<any, undefined>
+  subscribe_instance: MixinAction<'subscribe_instance'>
+  unsubscribe_instance: MixinAction<'unsubscribe_instance'>
 } {
   return {
     subscribe_instance: { handler: subscribeInstance },

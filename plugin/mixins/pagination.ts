@@ -4,30 +4,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { and, count } from 'drizzle-orm'
-import type { ActionArgs, ActionDefinition, ConsumerContext } from '../../types/index.js'
+import type { ActionArgs, AnyContext, MixinAction, Page, PaginationOptions, StreamOptions } from '../../types/index.js'
 import { genericOf } from '../generic.js'
 
-export interface PaginationOptions {
-  /** The page size when the request gives none, or a bad one (DRF's `PAGE_SIZE`). Default 10. */
-  limit?: number
-  /** The largest page a request may ask for; larger asks are cut to it. Default 1000. */
-  maxLimit?: number
-  /** Run the action in a transaction. Default: the plugin's `atomicRequests`. */
-  atomic?: boolean
-}
-
-export interface StreamOptions extends PaginationOptions {
-  /** Milliseconds to wait between two pages. Default 0. */
-  delay?: number
-}
-
-/** A page of a list, in DCRF's key order. */
-export interface Page {
-  count: number
-  results: unknown[]
-  limit: number
-  offset: number
-}
+export type { PaginationOptions, StreamOptions, Page } from '../../types/mixins.js'
 
 /** DRF's `_positive_int`: an integer (a float is truncated, a numeric string read) ≥ 0 (> 0 when strict). */
 function positiveInt (value: unknown, strict: boolean): number | null {
@@ -49,7 +29,7 @@ export function pageOf (args: ActionArgs, options: PaginationOptions): { limit: 
 }
 
 /** One page of the consumer's list: its rows serialized, and the count of the whole list. */
-export async function fetchPage (ctx: ConsumerContext<any, any>, args: ActionArgs, limit: number, offset: number, action: string): Promise<Page> {
+export async function fetchPage (ctx: AnyContext, args: ActionArgs, limit: number, offset: number, action: string): Promise<Page> {
   const generic = genericOf(ctx)
   const where = and(ctx.getQueryset(args), ctx.filterQueryset(args))
   const [rows, [{ total }]] = await Promise.all([
@@ -69,7 +49,7 @@ export async function fetchPage (ctx: ConsumerContext<any, any>, args: ActionArg
  * actions: { ...paginatedList({ limit: 2 }) }
  * // → {"action": "list", "limit": 2, "offset": 4, "request_id": 1}
  */
-export function paginatedList (options: PaginationOptions = {}): { list: ActionDefinition<any, undefined> } {
+export function paginatedList (options: PaginationOptions = {}): { list: MixinAction<'paginated_list'> } {
   return {
     list: {
       atomic: options.atomic,
@@ -87,8 +67,8 @@ export function paginatedList (options: PaginationOptions = {}): { list: ActionD
  * actions meanwhile, and stops when the socket closes or on `list_cancel`.
  */
 export function streamedList (options: StreamOptions = {}): {
-  list: ActionDefinition<any, undefined>
-  list_cancel: ActionDefinition<any, undefined>
+  list: MixinAction<'streamed_list'>
+  list_cancel: MixinAction<'list_cancel'>
 } {
   const delay = options.delay ?? 0
   return {

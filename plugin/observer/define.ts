@@ -3,7 +3,15 @@
  * `observer(signal, options)` (DCRF's `@observer`), placed in a consumer's `observers`.
  */
 import type { PgTable } from 'drizzle-orm/pg-core'
-import type { ModelObserverOptions, ObserverDefinition, SignalObserverOptions } from '../../types/index.js'
+import type {
+  AnyContext,
+  ModelObserverOptions,
+  ObservedAction,
+  ObserverDefinition,
+  ObserverEvent,
+  SignalObserverBuilder,
+  SignalObserverOptions
+} from '../../types/index.js'
 
 /**
  * Observes the rows of a table: every create, update and delete written through `app.dcrf.db`,
@@ -18,18 +26,21 @@ import type { ModelObserverOptions, ObserverDefinition, SignalObserverOptions } 
  *   })
  * }
  */
-export function modelObserver<TTable extends PgTable, TMessage = unknown> (table: TTable, options: ModelObserverOptions<TTable, TMessage> = {}): ObserverDefinition {
+export function modelObserver<TTable extends PgTable, TMessage = { pk: unknown }> (
+  table: TTable,
+  options: ModelObserverOptions<TTable, TMessage, AnyContext> = {}
+): ObserverDefinition<ObserverEvent<ObservedAction, TMessage>> {
   return { kind: 'model', table, options: options as ModelObserverOptions<any, any> }
 }
 
 /**
  * Observes an application event, emitted with `app.dcrf.signal(name, payload)` from anywhere (DCRF
- * observes any Django signal, such as a user logging in).
+ * observes any Django signal, such as a user logging in). The payload has the type `DcrfSignals`
+ * declares for the signal (`unknown` otherwise).
  *
  * @example
  * observers: { logins: observer('user_logged_in', { serialize: (user) => ({ username: user.username }) }) }
  * // elsewhere: await app.dcrf.signal('user_logged_in', user)
  */
-export function observer<TPayload = any, TMessage = unknown> (signal: string, options: SignalObserverOptions<TPayload, TMessage> = {}): ObserverDefinition {
-  return { kind: 'signal', signal, options: options as SignalObserverOptions<any, any> }
-}
+export const observer: SignalObserverBuilder = (signal: string, options: SignalObserverOptions<any, any, AnyContext> = {}): ObserverDefinition<any> =>
+  ({ kind: 'signal', signal, options })

@@ -1,0 +1,129 @@
+/**
+ * The public types of observers: DCRF's `@model_observer` and `@observer`, and what their
+ * subscribers receive. No runtime code lives here; `plugin/observer/define.ts` builds the values.
+ */
+import type { PgTable } from 'drizzle-orm/pg-core'
+import type { ActionArgs, AnyContext } from './consumer.js'
+import type { RowOf } from './table.js'
+
+/** The kind of change a model observer reports. */
+export type ObservedAction = 'create' | 'update' | 'delete'
+
+/**
+ * The payloads of application events, by signal name, for `observer(signal)` and
+ * `app.dcrf.signal(signal, payload)`. Declare yours by declaration merging; an undeclared signal's
+ * payload is `unknown`.
+ *
+ * @example
+ * declare module 'fastify-dcrf' {
+ *   interface DcrfSignals { user_logged_in: { id: number, username: string } }
+ * }
+ */
+export interface DcrfSignals {}
+
+/** The payload of a signal: as declared in `DcrfSignals`, else `unknown`. */
+export type SignalPayload<TSignal extends string> = TSignal extends keyof DcrfSignals ? DcrfSignals[TSignal] : unknown
+
+/** What an observer's handler receives beside the message. */
+export interface ObserverDelivery {
+  /** `create`, `update` or `delete` for model observers (after group moves); the signal name for signal observers. */
+  action: string
+  /** The request ids that subscribed to the group the message came through, verbatim. */
+  requestIds: unknown[]
+  /** The group (as `groupsForSignal` named it) the message came through. */
+  group: string
+}
+
+/** Handles an observed message on each subscribed connection, in its queue. */
+export type ObserverHandler<TMessage = unknown, TCtx = AnyContext> = (
+  ctx: TCtx,
+  message: TMessage,
+  delivery: ObserverDelivery
+) => void | Promise<void>
+
+interface ObserverOptionsBase<TMessage, TCtx> {
+  /** Groups a subscriber joins, from its subscribe arguments and connection. Default: the observer's one group. */
+  groupsForConsumer?: (ctx: TCtx, args: ActionArgs) => Iterable<string>
+  /**
+   * Sends the message to a subscriber. Default: one reply per subscribing request id, with
+   * `action` = the delivery's action, `data` = the message, status 200.
+   */
+  handle?: ObserverHandler<TMessage, TCtx>
+}
+
+/** Options of `modelObserver(table, options)` (DCRF's `@model_observer`). */
+export interface ModelObserverOptions<TTable = any, TMessage = unknown, TCtx = AnyContext> extends ObserverOptionsBase<TMessage, TCtx> {
+  /**
+   * Turns the changed row into the message, once per change, in the process that made it (DCRF's
+   * `@observer.serializer`): no access to any subscriber. Default: `{ pk }`. Must return JSON.
+   */
+  serialize?: (row: RowOf<TTable>, action: ObservedAction) => TMessage | Promise<TMessage>
+  /** Groups a changed row is sent to, from the row alone (no queries). Default: the observer's one group. */
+  groupsForSignal?: (row: RowOf<TTable>) => Iterable<string>
+}
+
+/** Options of `observer(signal, options)` (DCRF's `@observer` on any signal). */
+export interface SignalObserverOptions<TPayload = unknown, TMessage = unknown, TCtx = AnyContext> extends ObserverOptionsBase<TMessage, TCtx> {
+  /** Turns the payload into the message, once per emit. Default: the payload. Must return JSON. */
+  serialize?: (payload: TPayload) => TMessage | Promise<TMessage>
+  /** Groups the payload is sent to. Default: the observer's one group. */
+  groupsForSignal?: (payload: TPayload) => Iterable<string>
+}
+
+/**
+ * What a subscriber of an observer receives with the default `handle`: one reply frame per
+ * subscribing request id, `action` the change (or the signal name), `data` the message.
+ */
+export interface ObserverEvent<TAction extends string = string, TMessage = unknown> {
+  action: TAction
+  data: TMessage
+}
+
+/**
+ * An observer, built by `modelObserver()` or `observer()`. `TEvent` is what its subscribers
+ * receive (`inferEvents` reads it back).
+ */
+export type ObserverDefinition<TEvent = unknown> =
+  ({ kind: 'model', table: PgTable, options: ModelObserverOptions<any, any, any> } |
+    { kind: 'signal', signal: string, options: SignalObserverOptions<any, any, any> }) &
+  { /** Types only, never set. */ readonly '~event'?: TEvent }
+
+/** A consumer's observers, by name. */
+export type ObserverMap = Record<string, ObserverDefinition<unknown>>
+
+/** The event type of an observer. */
+export type inferObserverEvent<TObserver> = TObserver extends { readonly '~event'?: infer TEvent } ? TEvent : never
+
+/** Subscribing a connection to an observer (DCRF's `observer.subscribe(request_id=…, **kwargs)`). */
+export interface ObserverSubscription {
+  /** Joins the groups `groupsForConsumer(ctx, args)` names; `requestId` is tracked for the handler. Returns the groups. */
+  subscribe (args?: ActionArgs & { requestId?: unknown }): Promise<string[]>
+  /** Leaves them: only `requestId`'s subscription when given, all of this connection's otherwise. */
+  unsubscribe (args?: ActionArgs & { requestId?: unknown }): Promise<string[]>
+}
+
+/** The observer builders a consumer hands to `observers: ({ modelObserver, observer }) => ({ … })`, typed by that consumer. */
+export interface ObserverBuilders<TCtx> {
+  /** `modelObserver(table, options)`, its `groupsForConsumer` and `handle` typed by the consumer. */
+  modelObserver: <TTable extends PgTable, TMessage = { pk: unknown }>(
+    table: TTable,
+    options?: ModelObserverOptions<TTable, TMessage, TCtx>
+  ) => ObserverDefinition<ObserverEvent<ObservedAction, TMessage>>
+  /** `observer(signal, options)`, its `groupsForConsumer` and `handle` typed by the consumer. */
+  observer: SignalObserverBuilder<TCtx>
+}
+
+/**
+ * `observer(signal, options)`: the payload is what `DcrfSignals` declares for the signal, or the
+ * first type argument (`observer<User>('user_logged_in', …)`), or `unknown`.
+ */
+export interface SignalObserverBuilder<TCtx = AnyContext> {
+  <TSignal extends keyof DcrfSignals & string, TMessage = DcrfSignals[TSignal]>(
+    signal: TSignal,
+    options?: SignalObserverOptions<DcrfSignals[TSignal], TMessage, TCtx>
+  ): ObserverDefinition<ObserverEvent<TSignal, TMessage>>
+  <TPayload = unknown, TMessage = unknown, const TSignal extends string = string>(
+    signal: TSignal,
+    options?: SignalObserverOptions<TPayload, TMessage, TCtx>
+  ): ObserverDefinition<ObserverEvent<TSignal, TMessage>>
+}
