@@ -291,3 +291,29 @@ test('the channel layer going down and up is reported, with its number of groups
   assert.ok(states[2].error instanceof Error)
   assert.deepEqual([states.at(-1).state, states.at(-1).groups], ['up', 2])
 })
+
+test('paused reading and the detached-action limit are reported', async (t) => {
+  const { app } = await build(t, { maxQueuedFrames: 4, maxDetachedActions: 1 })
+  let release = (): void => {}
+  const held = new Promise<void>((resolve) => { release = resolve })
+  app.dcrf.consumer('/ws/work/', defineConsumer({
+    actions: {
+      slow: async (_ctx, { n }) => { await sleep(1); return { data: n } },
+      hold: action({ detached: true, handler: async () => { await held; return { data: 'released' } } })
+    }
+  }))
+  const events = record(t)
+  const client = await Client.open(app, '/ws/work/')
+  for (let n = 0; n < 20; n++) client.send({ action: 'slow', n, request_id: n })
+  for (let n = 0; n < 20; n++) assert.equal((await client.next()).data, n)
+  const pauses = only(events, 'socket:paused')
+  assert.ok(pauses.length >= 2, 'reading paused and resumed')
+  assert.deepEqual(pauses.slice(0, 2), [{ route: '/ws/work/', paused: true }, { route: '/ws/work/', paused: false }])
+  assert.equal(pauses.at(-1).paused, false, 'and reads again at the end')
+
+  client.send({ action: 'hold', request_id: 'h1' })
+  assert.equal((await client.request({ action: 'hold', request_id: 'h2' })).response_status, 429)
+  assert.deepEqual(only(events, 'socket:throttled'), [{ route: '/ws/work/', stream: null, limit: 'detached' }])
+  release()
+  assert.deepEqual(await client.next(), reply('hold', 'released', 200, 'h1'))
+})
