@@ -12,7 +12,7 @@ import { thingStreams } from '../example/consumers/things.js'
 import { paginatedUserConsumer } from '../example/consumers/users-paginated.js'
 import { streamedUserConsumer } from '../example/consumers/users-streamed.js'
 import { userConsumer } from '../example/consumers/users.js'
-import { build } from './helpers.js'
+import { build, Client } from './helpers.js'
 
 /** Parses a document with the official parser; fails on any diagnostic of severity error. */
 async function validate (doc: unknown): Promise<any> {
@@ -102,6 +102,22 @@ test('the example\'s AsyncAPI document validates and lists every route, action a
   const retrieveReply = doc.components.messages['ws_users.retrieve.reply'].payload
   assert.deepEqual(Object.keys(retrieveReply.properties.data.properties).sort(), ['email', 'id', 'username'])
   assert.ok(!JSON.stringify(doc).includes('"Date"'), 'no TypeBox kind JSON cannot carry')
+})
+
+test('the example serves its metrics on /metrics, and its index page links both', async (t) => {
+  const app = await buildApp({ seed: false })
+  t.after(() => app.close())
+  const client = await Client.open(app, '/ws/lobby/')
+  client.close()
+  await client.closed
+  const response = await app.inject('/metrics')
+  assert.equal(response.statusCode, 200)
+  assert.match(String(response.headers['content-type']), /^text\/plain; version=0\.0\.4/)
+  assert.match(response.body, /^dcrf_connections_total\{route="\/ws\/lobby\/",outcome="accepted"\} 1$/m)
+  assert.match(response.body, /^process_cpu_user_seconds_total /m, 'and Node\'s own')
+  const index = await app.inject('/')
+  assert.match(index.body, /href="\/metrics"/)
+  assert.match(index.body, /href="\/asyncapi\.json"/)
 })
 
 test('action schemas become request payloads; dates travel as strings; a multiplexed stream is wrapped', async (t) => {
