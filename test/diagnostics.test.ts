@@ -64,6 +64,7 @@ test('an action round trip: connection open, frames in and out, the action trace
   assert.deepEqual(JSON.parse(answer), reply('echo', { n: 1 }, 200, 7))
 
   assert.deepEqual(only(events, 'connection:open').map((m) => m.route), ['/ws/echo/'])
+  assert.deepEqual(only(events, 'connection:refused'), [], 'an accepted upgrade is no refusal')
   assert.deepEqual(only(events, 'frame:in'), [{ route: '/ws/echo/', bytes: Buffer.byteLength(sent) }])
   assert.deepEqual(only(events, 'frame:out'), [{ route: '/ws/echo/', bytes: Buffer.byteLength(answer) }])
   const traced = events.filter(([name]) => name.startsWith('action:'))
