@@ -58,7 +58,9 @@ declare
   chunk text := '';
   item text;
   lost integer := 0;
-  r record;
+  rows jsonb[];
+  e jsonb;
+  r_o jsonb;
 begin
   -- the application captured this statement and publishes its rows itself
   if pg_trigger_depth() = 1 and left(coalesce(current_query(), ''), length(marker)) = marker then
@@ -66,31 +68,33 @@ begin
   end if;
   begin
     head := '{"t":' || to_json(tag)::text || ',"op":"' || left(TG_OP, 1) || '","x":"' || txid_current()::text || '","r":[';
-    for r in execute case TG_OP
-      when 'INSERT' then
-        'select (select jsonb_object_agg(c, j -> c) from unnest($1) c) as k, null::jsonb as o, null::text as a
-           from (select to_jsonb(n) as j from dcrf_new n) s'
-      when 'DELETE' then
-        'select (select jsonb_object_agg(c, j -> c) from unnest($1) c) as k, j as o, null::text as a
-           from (select to_jsonb(o) as j from dcrf_old o) s'
-      else
-        -- rows are paired by key: an update that changed a key deletes the old one and creates the new
-        'with o as (select (select jsonb_object_agg(c, j -> c) from unnest($1) c) as k, j from (select to_jsonb(x) as j from dcrf_old x) s),
-              n as (select (select jsonb_object_agg(c, j -> c) from unnest($1) c) as k from (select to_jsonb(x) as j from dcrf_new x) s)
-         select coalesce(n.k, o.k) as k, o.j as o,
-                case when n.k is null then ''D'' when o.k is null then ''I'' end as a
-           from o full join n on o.k = n.k'
-      end using key_columns
-    loop
-      item := (jsonb_build_object('k', r.k) || case when r.a is null then '{}'::jsonb else jsonb_build_object('a', r.a) end)::text;
-      if r.o is not null then
-        if octet_length(head) + octet_length(item) + octet_length(r.o::text) + 8 <= ${PAYLOAD_LIMIT} then
-          item := left(item, -1) || ',"o":' || r.o::text || '}';
+    -- static queries, so that plpgsql plans them once per session
+    if TG_OP = 'INSERT' then
+      rows := array(select jsonb_build_object('k', (select jsonb_object_agg(c, j -> c) from unnest(key_columns) c))
+        from (select to_jsonb(n) as j from dcrf_new n) s);
+    elsif TG_OP = 'DELETE' then
+      rows := array(select jsonb_build_object('k', (select jsonb_object_agg(c, j -> c) from unnest(key_columns) c), 'o', j)
+        from (select to_jsonb(o) as j from dcrf_old o) s);
+    else
+      -- rows are paired by key: an update that changed a key deletes the old one and creates the new
+      rows := array(
+        with o as (select (select jsonb_object_agg(c, j -> c) from unnest(key_columns) c) as k, j from (select to_jsonb(x) as j from dcrf_old x) s),
+             n as (select (select jsonb_object_agg(c, j -> c) from unnest(key_columns) c) as k from (select to_jsonb(x) as j from dcrf_new x) s)
+        select jsonb_strip_nulls(jsonb_build_object('k', coalesce(n.k, o.k), 'o', o.j,
+                 'a', case when n.k is null then 'D' when o.k is null then 'I' end))
+          from o full join n on o.k = n.k);
+    end if;
+    foreach e in array rows loop
+      r_o := e -> 'o';
+      item := (e - 'o')::text;
+      if r_o is not null then
+        if octet_length(head) + octet_length(item) + octet_length(r_o::text) + 8 <= ${PAYLOAD_LIMIT} then
+          item := left(item, -1) || ',"o":' || r_o::text || '}';
         else
           -- too large whole: the small values still tell which groups the row was in
-          r.o := (select coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb) from jsonb_each(r.o) e where octet_length(e.value::text) <= ${SMALL_VALUE});
-          if octet_length(head) + octet_length(item) + octet_length(r.o::text) + 17 <= ${PAYLOAD_LIMIT} then
-            item := left(item, -1) || ',"p":true,"o":' || r.o::text || '}';
+          r_o := (select coalesce(jsonb_object_agg(v.key, v.value), '{}'::jsonb) from jsonb_each(r_o) v where octet_length(v.value::text) <= ${SMALL_VALUE});
+          if octet_length(head) + octet_length(item) + octet_length(r_o::text) + 17 <= ${PAYLOAD_LIMIT} then
+            item := left(item, -1) || ',"p":true,"o":' || r_o::text || '}';
           end if;
         end if;
       end if;
