@@ -12,6 +12,7 @@ import type { AnyConsumer, ConsumerContext, GroupMessage } from './consumer.js'
 import type { SignalPayload } from './observer.js'
 import type { Permission } from './permission.js'
 import type { Database } from './table.js'
+import type { AsyncApiPluginOptions } from './diagnostics.js'
 
 export type * from './table.js'
 export type * from './consumer.js'
@@ -67,6 +68,8 @@ export interface DcrfOptions {
   heartbeatInterval?: number
   /** Options for `@fastify/websocket` when the plugin registers it (it does unless the app has). */
   websocket?: WebsocketPluginOptions
+  /** The AsyncAPI document of the consumers (`app.dcrf.asyncapi()`): its info, servers, and the route serving it. */
+  asyncapi?: AsyncApiPluginOptions
   /**
    * Changes made outside the application (psql, other services, raw SQL, cascades) reach observers
    * too: the database reports them through triggers that `installExternalChanges` creates, and
@@ -134,6 +137,8 @@ export interface DcrfDecorator {
    * payload has the type `DcrfSignals` declares for it.
    */
   signal<TSignal extends string> (signal: TSignal, payload: SignalPayload<TSignal>): Promise<void>
+  /** The AsyncAPI 3.0 document of every consumer this registration mounted (built once per change of routes). */
+  asyncapi (): Record<string, unknown>
 }
 
 declare module 'fastify' {
@@ -150,3 +155,4 @@ declare module 'fastify' {
 }
 
 export type * from './serializer.js'
+export type * from './diagnostics.js'
