@@ -311,6 +311,9 @@ export class Connection implements ConsumerContext, GroupMember {
   async #handleFrame (frame: Record<string, unknown>, guard: SocketGuard, size: number, trace: ActionTraceContext | null = null): Promise<number | null | undefined> {
     let detached = false
     try {
+      // A client is served no faster than it reads its replies.
+      const congested = guard.congestion()
+      if (congested !== null) await congested
       let name: unknown
       let args: ActionArgs
       const requestId = frame.request_id === undefined ? null : frame.request_id

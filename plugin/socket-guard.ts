@@ -108,6 +108,7 @@ export class SocketGuard {
   #overflowed = false
   #faulted = false
   #grace: NodeJS.Timeout | null = null
+  #drained: Promise<void> | null = null
   #windowStart = 0
   #windowCount = 0
 
@@ -226,6 +227,33 @@ export class SocketGuard {
     }
   }
 
+  /**
+   * `null` while the replies waiting to be sent are under half of `maxBufferedBytes`; else a promise
+   * that settles once they drained (or the socket closed), so that the socket's next frame waits
+   * for its client to read. A client that has not drained within CLOSE_GRACE is closed with 1013.
+   */
+  congestion (): Promise<void> | null {
+    const transport = this.#transport
+    if (transport === undefined || this.socket.bufferedAmount <= this.#route.runtime.limits.maxBufferedBytes / 2) return null
+    this.#drained ??= new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        transport.removeListener('drain', done)
+        transport.removeListener('close', done)
+        this.#drained = null
+        resolve()
+      }
+      const timer = setTimeout(() => {
+        if (this.socket.bufferedAmount > this.#route.runtime.limits.maxBufferedBytes / 2) this.#tooSlow()
+        done()
+      }, CLOSE_GRACE)
+      timer.unref()
+      transport.once('drain', done)
+      transport.once('close', done)
+    })
+    return this.#drained
+  }
+
   /** Whether one more detached action may start on this socket; if so it counts until `detachedEnded`. */
   detachedStarted (): boolean {
     if (this.#detached >= this.#route.runtime.limits.maxDetachedActions) return false
@@ -245,15 +273,21 @@ export class SocketGuard {
     if (this.#overflowed || this.socket.readyState !== OPEN) return
     const { maxBufferedBytes } = this.#route.runtime.limits
     if (this.socket.bufferedAmount > maxBufferedBytes) {
-      this.#overflowed = true
-      if (diagnostics.slowClose.hasSubscribers) diagnostics.publishSlowClose(diagnostics.routeOfConsumers(this.consumers), this.socket.bufferedAmount, maxBufferedBytes)
-      this.log.info({ bufferedAmount: this.socket.bufferedAmount, maxBufferedBytes }, 'client too slow: closing the socket')
-      // A peer that reads slowly gets the close frame after what is queued; one that reads nothing is dropped.
-      this.closeAndDrain(TRY_AGAIN_LATER, 'Client too slow')
+      this.#tooSlow()
       return
     }
     if (diagnostics.frameOut.hasSubscribers) diagnostics.publishFrameOut(diagnostics.routeOfConsumers(this.consumers), text)
     this.socket.send(text)
+  }
+
+  #tooSlow (): void {
+    if (this.#overflowed) return
+    this.#overflowed = true
+    const { maxBufferedBytes } = this.#route.runtime.limits
+    if (diagnostics.slowClose.hasSubscribers) diagnostics.publishSlowClose(diagnostics.routeOfConsumers(this.consumers), this.socket.bufferedAmount, maxBufferedBytes)
+    this.log.info({ bufferedAmount: this.socket.bufferedAmount, maxBufferedBytes }, 'client too slow: closing the socket')
+    // A peer that reads slowly gets the close frame after what is queued; one that reads nothing is dropped.
+    this.closeAndDrain(TRY_AGAIN_LATER, 'Client too slow')
   }
 
   /**

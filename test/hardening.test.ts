@@ -263,3 +263,19 @@ test('a stuck reader pins at most maxBufferedBytes (256 KiB by default) and a fr
   assert.ok(peak > 0, 'the server did buffer for it')
   assert.ok(peak <= 256 * 1024 + 2 * (body.length + 64), `peak buffered ${peak} bytes`)
 })
+
+test('a client that reads is served as fast as it reads, however large the replies it asks for', async (t) => {
+  const { app, logs } = await build(t)
+  app.dcrf.consumer('/ws/', echo)
+  const client = await Client.open(app, '/ws/')
+  const id = 'x'.repeat(500_000)
+  // 15 MB of replies asked for at once, far past maxBufferedBytes: the frames wait for the client
+  // to read, instead of its buffer overflowing.
+  for (let n = 0; n < 30; n++) client.send({ action: 'ping', request_id: `${n}${id}` })
+  for (let n = 0; n < 30; n++) {
+    const answer = await client.next()
+    assert.equal(answer.request_id, `${n}${id}`)
+  }
+  assert.deepEqual(await client.request({ action: 'ping', request_id: 'done' }), reply('ping', 'pong', 200, 'done'))
+  assert.ok(!logs.some((line) => line.msg === 'client too slow: closing the socket'))
+})
