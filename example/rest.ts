@@ -21,7 +21,8 @@ type UserId = Static<typeof UserParams>
 
 /** The most users a list sends: a list that grows with the table is a request anyone can make slow. */
 export const MAX_LIST = 100
-const Page = Type.Object({
+/** `?limit=` (1…100, default 100) and `?offset=` of a list route. */
+export const Page = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: MAX_LIST, default: MAX_LIST }),
   offset: Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: 0 })
 })

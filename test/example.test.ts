@@ -645,7 +645,7 @@ for (const backend of backends) {
     assert.equal(await Client.refused(app, `/ws/me/?token=${three}`), 401)
   })
 
-  test(`[${backend.name}] lists are bounded: GET /api/users/ sends at most 100, paginated limits are capped`, async (t) => {
+  test(`[${backend.name}] lists are bounded: GET /api/users/ and /api/rooms/ send at most 100, paginated limits are capped`, async (t) => {
     const app = await start(t, backend)
     await app.dcrf.db.insert(users).values(Array.from({ length: 120 }, (_, i) => ({ username: `bulk${i}`, email: `bulk${i}@example.com`, password: '' })))
     const list = async (query = '') => {
@@ -660,6 +660,12 @@ for (const backend of backends) {
     assert.deepEqual(rest.body.map((user: { id: number }) => user.id), Array.from({ length: 23 }, (_, i) => 101 + i))
     assert.deepEqual((await list('?limit=2&offset=1')).body, [u2, u3])
     for (const query of ['?limit=101', '?limit=0', '?offset=-1', '?limit=x']) assert.equal((await list(query)).status, 400, query)
+
+    await app.dcrf.db.insert(rooms).values(Array.from({ length: 120 }, (_, i) => ({ name: `room ${String(i).padStart(3, '0')}`, host: 1 })))
+    const roomList = await app.inject('/api/rooms/')
+    assert.equal(roomList.json().length, 100)
+    assert.equal((await app.inject('/api/rooms/?offset=100')).json().length, 21)
+    assert.equal((await app.inject('/api/rooms/?limit=1000')).statusCode, 400)
 
     const paginated = await Client.open(app, '/ws/users/paginated/')
     const page = await paginated.request({ action: 'list', request_id: 1, limit: 1_000_000 })
