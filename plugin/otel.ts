@@ -51,8 +51,16 @@ export function instrumentActions (options: InstrumentActionsOptions = {}): () =
     spans.set(message, span)
     return trace.setSpan(context.active(), span)
   }
+  // A Node.js whose channels take only AsyncLocalStorage stores still gets the spans, without the
+  // action's own work beneath them.
+  let bound = true
+  try {
+    actionTracing.start.bindStore(otelStore as never, transform as never)
+  } catch {
+    bound = false
+  }
   const handlers = {
-    start: () => {},
+    start: (message: ActionTraceContext) => { if (!bound) transform(message) },
     end: () => {},
     asyncStart: () => {},
     error: (message: ActionTraceContext) => {
@@ -73,10 +81,9 @@ export function instrumentActions (options: InstrumentActionsOptions = {}): () =
       span.end()
     }
   }
-  actionTracing.start.bindStore(otelStore as never, transform as never)
   actionTracing.subscribe(handlers)
   return () => {
     actionTracing.unsubscribe(handlers)
-    actionTracing.start.unbindStore(otelStore as never)
+    if (bound) actionTracing.start.unbindStore(otelStore as never)
   }
 }
