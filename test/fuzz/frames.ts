@@ -13,6 +13,21 @@ export interface RouteFrames {
   actions: readonly string[]
   /** Argument generators by key; every frame gets a random subset. */
   args: Readonly<Record<string, fc.Arbitrary<string>>>
+  /**
+   * Well-formed calls, by action: the arguments that make it succeed most of the time, so that
+   * sequences of them (subscribe, write, unsubscribe, list, cancel) reach the app's deeper states.
+   */
+  calls?: Readonly<Record<string, Readonly<Record<string, fc.Arbitrary<string>>>>>
+}
+
+/** A well-formed call of one of the route's actions, with a short request_id. */
+export function callFrame (route: RouteFrames): fc.Arbitrary<string> | null {
+  const calls = Object.entries(route.calls ?? {})
+  if (calls.length === 0) return null
+  return fc.oneof(...calls.map(([name, args]) => fc.tuple(
+    fc.constantFrom('"s1"', '"s2"', '1', '2', '"w"'),
+    fc.tuple(...Object.entries(args).map(([key, value]) => value.map((text) => [quote(key), text] as const)))
+  ).map(([requestId, entries]) => objectOf([['"action"', quote(name)], ['"request_id"', requestId], ...entries]))))
 }
 
 /** A valid-looking value most of the time, any value sometimes. */
@@ -90,7 +105,9 @@ export function otherFrame (route: RouteFrames): fc.Arbitrary<Frame> {
 
 /** Any frame for a plain route. */
 export function plainFrame (route: RouteFrames): fc.Arbitrary<Frame> {
+  const call = callFrame(route)
   return fc.oneof(
+    ...(call === null ? [] : [{ weight: 6, arbitrary: call.map((text) => ({ text })) }]),
     { weight: 10, arbitrary: objectFrame(route).map((text) => ({ text })) },
     { weight: 2, arbitrary: otherFrame(route) }
   )
@@ -115,7 +132,9 @@ export function multiplexedFrame (streams: readonly string[], route: RouteFrames
     const entries = [...(s === undefined ? [] : [['"stream"', s] as const]), ...(p === undefined ? [] : [['"payload"', p] as const]), ...extra]
     return fc.shuffledSubarray(entries, { minLength: entries.length })
   }).map(objectOf)
+  const call = callFrame(route)
   return fc.oneof(
+    ...(call === null ? [] : [{ weight: 6, arbitrary: fc.tuple(fc.constantFrom(...streams), call).map(([name, text]) => ({ text: `{"stream":${quote(name)},"payload":${text}}` })) }]),
     { weight: 10, arbitrary: envelope.map((text) => ({ text })) },
     { weight: 2, arbitrary: otherFrame(route) }
   )

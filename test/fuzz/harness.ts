@@ -228,9 +228,9 @@ export class FuzzSocket {
 /**
  * Accounts the replies of a socket for the frames it was sent. Returns the problems: frames left
  * unanswered, replies nothing explains. `pending` is true when only streamed lists still owe their
- * last page (the caller may wait and account again).
+ * last page (the caller may wait and account again); `events` counts the events and broadcasts.
  */
-export function account (model: RouteModel, sent: readonly Expectation[], received: readonly Received[]): { problems: string[], pending: boolean } {
+export function account (model: RouteModel, sent: readonly Expectation[], received: readonly Received[]): { problems: string[], pending: boolean, events: number } {
   const claimed = new Array<boolean>(received.length).fill(false)
   const problems: string[] = []
   const answered = new Array<boolean>(sent.length).fill(false)
@@ -293,6 +293,7 @@ export function account (model: RouteModel, sent: readonly Expectation[], receiv
     if (!answered[i]) problems.push(`no reply to ${e.shown}${e.stream === null ? '' : ` (stream ${e.stream})`}`)
   })
   // 3. What is left must be events of subscriptions this socket made, or broadcasts.
+  let events = 0
   received.forEach((r, k) => {
     if (claimed[k]) return
     const { response_status: status, errors } = r.reply
@@ -300,6 +301,7 @@ export function account (model: RouteModel, sent: readonly Expectation[], receiv
     const broadcast = eventLike && r.requestId === 'null' && (model.broadcast ?? []).includes(r.reply.action)
     const event = eventLike && sent.some((e) => e.stream === r.stream && e.requestId === r.requestId && e.subscribes.includes(r.reply.action))
     if (!broadcast && !event) problems.push(`a reply no frame asked for: ${show(r.text)}`)
+    else events++
   })
-  return { problems, pending: pending && problems.every((p) => p.startsWith('a detached request')) }
+  return { problems, pending: pending && problems.every((p) => p.startsWith('a detached request')), events }
 }
