@@ -7,6 +7,7 @@
  */
 import type { RouteShorthandOptions } from 'fastify'
 import type { WebsocketPluginOptions } from '@fastify/websocket'
+import type { PgTable } from 'drizzle-orm/pg-core'
 import type { MQEmitter } from 'mqemitter'
 import type { AnyConsumer, ConsumerContext, GroupMessage } from './consumer.js'
 import type { SignalPayload } from './observer.js'
