@@ -2,19 +2,21 @@
  * Authentication: `POST /api/login` trades a username and password for a token, and a hook on
  * every request (HTTP and WebSocket upgrades alike) turns a token back into `request.user`.
  *
- * A token is `<payload>.<signature>`: the payload `{"sub": <user id>, "exp": <seconds>}` in
- * base64url, signed with HMAC-SHA256 under `SECRET_KEY`. HTTP clients send it as
+ * A token is `<payload>.<signature>`: the payload `{"sub": <user id>, "pwd": <password stamp>,
+ * "exp": <seconds>}` in base64url, signed with HMAC-SHA256 under `SECRET_KEY`. HTTP clients send it as
  * `Authorization: Bearer <token>`; WebSocket clients as `?token=<token>` (browsers cannot set
  * headers on a WebSocket).
  *
- * A token names a user; it is good only while that user exists. Requests read the user from the
- * database, so a deleted user's token is refused (401, at the handshake too). On sockets already
- * open, `isCurrentUser` re-reads the user before each action (a primary-key lookup) and answers
- * 401 once it is gone, and `accountObserver` closes the socket with 4401 as soon as the user is
- * deleted through the app: the first holds for any deletion (by another process, or outside the
- * app), the second also stops the events a socket would otherwise still receive.
+ * A token names a user and stamps their password (a digest of its hash); it is good only while
+ * that user exists with that password, so a new password ends every token of the old one.
+ * Requests read the user from the database, so such tokens are refused (401, at the handshake
+ * too). On sockets already open, `isCurrentUser` re-reads the user before each action (a
+ * primary-key lookup) and answers 401 once it is gone, and `accountObserver` closes the socket
+ * with 4401 as soon as the user is deleted or given a new password: the first holds however the
+ * row changed (another process, a lost event), the second also stops the events a socket would
+ * otherwise still receive.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { eq } from 'drizzle-orm'
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
@@ -38,18 +40,21 @@ let processSecret: Buffer | undefined
 
 /** Signs and checks tokens under one secret. */
 export interface Tokens {
-  /** A token for a user, valid for a day. */
-  sign (userId: number, now?: number): string
-  /** The user id of a valid, unexpired token; `null` otherwise. */
-  verify (token: string, now?: number): number | null
+  /** A token for a user with the stamp of their password, valid for a day. */
+  sign (userId: number, stamp: string, now?: number): string
+  /** The user id and password stamp of a valid, unexpired token; `null` otherwise. */
+  verify (token: string, now?: number): { id: number, stamp: string } | null
 }
+
+/** Changes with the password: a digest of its stored hash, which a token carries. */
+export const passwordStamp = (hash: string): string => createHash('sha256').update(hash).digest('base64url').slice(0, 16)
 
 /** Tokens signed with `secret` (HMAC-SHA256). */
 export function tokens (secret: string | Buffer): Tokens {
   const hmac = (payload: string): Buffer => createHmac('sha256', secret).update(payload).digest()
   return {
-    sign (userId, now = Date.now()) {
-      const payload = Buffer.from(JSON.stringify({ sub: userId, exp: Math.floor(now / 1000) + TOKEN_LIFETIME })).toString('base64url')
+    sign (userId, stamp, now = Date.now()) {
+      const payload = Buffer.from(JSON.stringify({ sub: userId, pwd: stamp, exp: Math.floor(now / 1000) + TOKEN_LIFETIME })).toString('base64url')
       return `${payload}.${hmac(payload).toString('base64url')}`
     },
     verify (token, now = Date.now()) {
@@ -60,8 +65,9 @@ export function tokens (secret: string | Buffer): Tokens {
       // Constant-time: the time of a refusal does not tell how much of a forged signature was right.
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null
       try {
-        const { sub, exp } = JSON.parse(Buffer.from(payload, 'base64url').toString())
-        return Number.isInteger(sub) && sub >= 1 && sub <= MAX_ID && typeof exp === 'number' && exp * 1000 > now ? sub : null
+        const { sub, pwd, exp } = JSON.parse(Buffer.from(payload, 'base64url').toString())
+        const valid = Number.isInteger(sub) && sub >= 1 && sub <= MAX_ID && typeof pwd === 'string' && typeof exp === 'number' && exp * 1000 > now
+        return valid ? { id: sub, stamp: pwd } : null
       } catch {
         return null
       }
@@ -113,11 +119,13 @@ export async function requireUser (request: FastifyRequest, reply: FastifyReply)
   if (userOf(request) === null) await reply.code(401).send({ detail: 'Authentication credentials were not provided.' })
 }
 
-const userFields = { id: users.id, username: users.username }
+// The password stamp of the token each request came with (absent when another hook set the user).
+const stamps = new WeakMap<FastifyRequest, string>()
 
-/** The user of an id, read by primary key; `null` once deleted. */
-async function loadUser (db: Database, id: number): Promise<User | null> {
-  return (await db.select(userFields).from(users).where(eq(users.id, id)))[0] ?? null
+/** The user of an id, read by primary key, and their password stamp; `null` once deleted. */
+async function loadUser (db: Database, id: number): Promise<{ user: User, stamp: string } | null> {
+  const [row] = await db.select({ id: users.id, username: users.username, password: users.password }).from(users).where(eq(users.id, id))
+  return row === undefined ? null : { user: { id: row.id, username: row.username }, stamp: passwordStamp(row.password) }
 }
 
 /**
@@ -130,8 +138,9 @@ export const isCurrentUser: Permission = {
     const user = userOf(ctx.request)
     if (user === null) return false
     const current = await loadUser(ctx.db, user.id)
-    if (current === null) throw authenticationFailed()
-    setUser(ctx.request, current)
+    const stamp = stamps.get(ctx.request)
+    if (current === null || (stamp !== undefined && stamp !== current.stamp)) throw authenticationFailed()
+    setUser(ctx.request, current.user)
     return true
   }
 }
@@ -142,18 +151,21 @@ export const USER_DELETED = 4401
 /**
  * A model observer on users, for consumers of signed-in users: subscribed in `onConnect`
  * (`ctx.observer('account').subscribe()`), it closes the socket with 4401 when its user is
- * deleted, and keeps `request.user` up to date when the user is renamed.
+ * deleted or given a new password, and keeps `request.user` up to date when the user is renamed.
+ * Its messages stay in the server (group handlers), never sent to clients.
  */
 export const accountObserver = modelObserver(users, {
-  serialize: (row): User => ({ id: row.id, username: row.username }),
+  serialize: (row) => ({ id: row.id, username: row.username, stamp: passwordStamp(row.password) }),
   groupsForSignal: (row) => [`account.${row.id}`],
   groupsForConsumer: (ctx) => {
     const user = userOf(ctx.request)
     return user === null ? [] : [`account.${user.id}`]
   },
-  handle (ctx, user, { action }) {
+  handle (ctx, { id, username, stamp }, { action }) {
+    const known = stamps.get(ctx.request)
     if (action === 'delete') ctx.close(USER_DELETED, 'User deleted.')
-    else setUser(ctx.request, user)
+    else if (known !== undefined && known !== stamp) ctx.close(USER_DELETED, 'Password changed.')
+    else setUser(ctx.request, { id, username })
   }
 })
 
@@ -193,10 +205,14 @@ export function setupAuth (app: FastifyInstance, db: Database, options: AuthOpti
   app.decorateRequest('user', null)
   app.addHook('onRequest', async (request) => {
     const token = tokenOf(request)
-    const id = token === undefined ? null : signer.verify(token)
-    if (id === null) return
-    // Read from the database, so that a deleted user's token stops working and renames show.
-    setUser(request, await loadUser(db, id))
+    const claims = token === undefined ? null : signer.verify(token)
+    if (claims === null) return
+    // Read from the database, so that a deleted user's token, or one of an old password, stops
+    // working, and renames show.
+    const current = await loadUser(db, claims.id)
+    if (current === null || current.stamp !== claims.stamp) return
+    stamps.set(request, claims.stamp)
+    setUser(request, current.user)
   })
 
   app.post<{ Body: Static<typeof Login> }>('/api/login', { schema: { body: Login }, validatorCompiler: strictLogin }, async (request, reply) => {
@@ -209,6 +225,6 @@ export function setupAuth (app: FastifyInstance, db: Database, options: AuthOpti
     const [user] = await db.select().from(users).where(eq(users.username, username))
     const valid = user === undefined ? await verifyUnknownUser(password) : await verifyPassword(password, user.password)
     if (!valid || user === undefined) return reply.code(401).send({ detail: 'Invalid username or password.' })
-    return { token: signer.sign(user.id) }
+    return { token: signer.sign(user.id, passwordStamp(user.password)) }
   })
 }

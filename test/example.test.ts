@@ -18,7 +18,7 @@ import type { FastifyInstance } from 'fastify'
 import { eq, sql } from 'drizzle-orm'
 import postgres from 'postgres'
 import { buildApp, type ExampleOptions } from '../example/app.js'
-import { redactTokens } from '../example/auth.js'
+import { passwordStamp, redactTokens } from '../example/auth.js'
 import { rooms, users } from '../example/schema.js'
 import { Client, reply, sleep } from './helpers.js'
 
@@ -523,9 +523,10 @@ async function closedSoon (client: Client): Promise<{ code: number, reason: stri
   }
 }
 
-/** A token as the example signs them, under `secret`. */
-function tokenSignedWith (secret: string, sub: number): string {
-  const payload = Buffer.from(JSON.stringify({ sub, exp: Math.floor(Date.now() / 1000) + 3600 })).toString('base64url')
+/** A token as the example signs them, under `secret`, for user `sub` of `app` as they are now. */
+async function tokenSignedWith (app: FastifyInstance, secret: string, sub: number): Promise<string> {
+  const [{ password }] = await app.dcrf.db.select().from(users).where(eq(users.id, sub))
+  const payload = Buffer.from(JSON.stringify({ sub, pwd: passwordStamp(password), exp: Math.floor(Date.now() / 1000) + 3600 })).toString('base64url')
   return `${payload}.${createHmac('sha256', secret).update(payload).digest('base64url')}`
 }
 
@@ -645,6 +646,31 @@ for (const backend of backends) {
     assert.equal(await Client.refused(app, `/ws/me/?token=${three}`), 401)
   })
 
+  test(`[${backend.name}] a new password ends the tokens of the old one, on open sockets too`, async (t) => {
+    const app = await start(t, backend)
+    const old = await tokenOf(app, 'test1', 'password1')
+    const me = await Client.open(app, `/ws/me/?token=${old}`)
+    const patch = (payload: object, token: string) =>
+      app.inject({ method: 'PATCH', url: '/api/users/1', payload, headers: { authorization: `Bearer ${token}` } })
+    // Another field changes nothing.
+    assert.equal((await patch({ email: 'one@example.com' }, old)).statusCode, 200)
+    assert.deepEqual(await me.request({ action: 'whoami', request_id: 1 }), reply('whoami', { id: 1, username: 'test1' }, 200, 1))
+    assert.equal((await patch({ password: 'renewed' }, old)).statusCode, 200)
+    assert.deepEqual(await closedSoon(me), { code: 4401, reason: 'Password changed.' })
+    assert.equal(await Client.refused(app, `/ws/me/?token=${old}`), 401)
+    assert.equal((await patch({ email: 'again@example.com' }, old)).statusCode, 401)
+    const fresh = await tokenOf(app, 'test1', 'renewed')
+    const again = await Client.open(app, `/ws/me/?token=${fresh}`)
+    assert.deepEqual(await again.request({ action: 'whoami', request_id: 2 }), reply('whoami', { id: 1, username: 'test1' }, 200, 2))
+
+    // Changed where no observer sees it: the next action is refused.
+    await app.dcrf.db.transaction(async (tx) => {
+      await tx.execute(sql`set local session_replication_role = replica`)
+      await tx.execute(sql`update users set password = 'scrypt$x$y' where id = 1`)
+    })
+    assert.deepEqual(await again.request({ action: 'whoami', request_id: 3 }), reply('whoami', null, 401, 3, ['Incorrect authentication credentials.']))
+  })
+
   test(`[${backend.name}] lists are bounded: GET /api/users/ and /api/rooms/ send at most 100, paginated limits are capped`, async (t) => {
     const app = await start(t, backend)
     await app.dcrf.db.insert(users).values(Array.from({ length: 120 }, (_, i) => ({ username: `bulk${i}`, email: `bulk${i}@example.com`, password: '' })))
@@ -694,7 +720,7 @@ test('tokens: without SECRET_KEY a random secret, with a warning; the old defaul
   const warnings = logs.filter((line) => line.level === 40 && /SECRET_KEY is not set.*will not survive a restart/.test(line.msg))
   assert.equal(warnings.length, 1)
   // The secret the source once held signs nothing now.
-  const old = tokenSignedWith('fastify-dcrf example secret: set SECRET_KEY outside development', 1)
+  const old = await tokenSignedWith(app, 'fastify-dcrf example secret: set SECRET_KEY outside development', 1)
   assert.equal(await Client.refused(app, `/ws/me/?token=${old}`), 401)
   const patch = await app.inject({ method: 'PATCH', url: '/api/users/1', payload: { email: 'x@example.com' }, headers: { authorization: `Bearer ${old}` } })
   assert.equal(patch.statusCode, 401)
@@ -710,7 +736,7 @@ test('tokens: without SECRET_KEY a random secret, with a warning; the old defaul
   const [payload, signature] = token.split('.')
   assert.equal(signature, createHmac('sha256', 'a secret of the deployment').update(payload).digest('base64url'))
   assert.equal(await Client.refused(withKey, `/ws/me/?token=${random}`), 401)
-  const signed = await Client.open(withKey, `/ws/me/?token=${tokenSignedWith('a secret of the deployment', 2)}`)
+  const signed = await Client.open(withKey, `/ws/me/?token=${await tokenSignedWith(withKey, 'a secret of the deployment', 2)}`)
   assert.deepEqual(await signed.request({ action: 'whoami', request_id: 1 }), reply('whoami', { id: 2, username: 'test2' }, 200, 1))
 })
 
