@@ -141,6 +141,7 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
 export default fp(plugin, { fastify: '5.x', name: 'fastify-dcrf' })
 
 export { defineConsumer, action } from './consumer.js'
+export { defineStreams } from './streams.js'
 export { crud } from './mixins/crud.js'
 export * as mixins from './mixins/index.js'
 export { paginatedList, streamedList } from './mixins/pagination.js'
