@@ -66,7 +66,8 @@ let peak = idle
 const body = 'x'.repeat(eventSize)
 let events = 0
 const started = Date.now()
-while (closed < clients && Date.now() - started < 120_000) {
+const allClosed = (): boolean => closed >= clients
+while (!allClosed() && Date.now() - started < 120_000) {
   for (let i = 0; i < 20; i++, events++) await app.dcrf.groupSend('feed', { type: 'news', body })
   peak = Math.max(peak, process.memoryUsage().rss)
   await sleep(1)

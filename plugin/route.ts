@@ -3,7 +3,7 @@
  * encapsulation context) run before the upgrade, then the consumers' connect checks: any of them can
  * refuse the handshake with an HTTP status before a consumer sees the connection.
  */
-import { Server as HttpServer, type IncomingMessage, type Server } from 'node:http'
+import { Server as HttpServer, type IncomingMessage } from 'node:http'
 import { Server as HttpsServer } from 'node:https'
 import type { Socket } from 'node:net'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, preHandlerHookHandler } from 'fastify'

@@ -42,7 +42,8 @@ test('a client that stops reading is closed once its outbound buffer is full; ot
   stuck.ws.resume()
   const { code } = await stuck.closed
   assert.equal(code, 1013)
-  for (let i = 0; i < 200 && disconnects === 0; i++) await sleep(10)
+  const disconnected = (): boolean => disconnects > 0
+  for (let i = 0; i < 200 && !disconnected(); i++) await sleep(10)
   assert.equal(disconnects, 1, 'the stuck socket was closed')
   assert.deepEqual(await healthy.request({ action: 'ping', request_id: 'after' }), reply('ping', 'pong', 200, 'after'))
 })
