@@ -269,6 +269,10 @@ for (const backend of backends) {
       reply('create', null, 400, 7, [{ user: ['Invalid pk "99" - object does not exist.'] }])
     )
 
+    assert.deepEqual(
+      await all.request({ action: 'unsubscribe_from_comment_activity', request_id: 'all', user_pk: 'comments.#' }),
+      reply('unsubscribe_from_comment_activity', null, 400, 'all', [{ user_pk: ['A valid integer is required.'] }])
+    )
     assert.deepEqual(await all.request({ action: 'unsubscribe_from_comment_activity', request_id: 'all' }), reply('unsubscribe_from_comment_activity', null, 204, 'all'))
     await writer.request({ action: 'create', request_id: 8, data: { text: 'late', user: 2 } })
     // (id 3 went to the refused insert: a sequence never goes back)

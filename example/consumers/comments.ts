@@ -5,6 +5,10 @@
  *
  * Each event is a reply with `action` create/update/delete, `data` = `{id, text, user}` and the
  * subscribing request's `request_id`.
+ *
+ * Like DCRF's examples it is open: anyone may write a comment in any user's name. A real app takes
+ * the author from `ctx.user` (a `performCreate` setting `user`) and lets only authors change theirs
+ * (a `queryset` of their own comments).
  */
 import { Type } from '@sinclair/typebox'
 import { action, defineConsumer, mixins, modelObserver, serializer } from 'fastify-dcrf'
@@ -45,9 +49,12 @@ export const commentConsumer = defineConsumer({
     }),
     // With `user_pk`, leaves that user's comments; without, all comments. With a `request_id`, only
     // that subscription stops.
-    unsubscribe_from_comment_activity: async (ctx, { user_pk: userPk }, { requestId }) => {
-      await ctx.observer('comment_activity').unsubscribe({ requestId: requestId ?? undefined, user_pk: userPk })
-      return { status: 204 }
-    }
+    unsubscribe_from_comment_activity: action({
+      schema: Type.Object({ user_pk: Type.Optional(Type.Integer()) }),
+      async handler (ctx, { user_pk: userPk }, { requestId }) {
+        await ctx.observer('comment_activity').unsubscribe({ requestId: requestId ?? undefined, user_pk: userPk })
+        return { status: 204 }
+      }
+    })
   }
 })
