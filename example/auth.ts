@@ -3,9 +3,9 @@
  * every request (HTTP and WebSocket upgrades alike) turns a token back into `request.user`.
  *
  * A token is `<payload>.<signature>`: the payload `{"sub": <user id>, "pwd": <password stamp>,
- * "exp": <seconds>}` in base64url, signed with HMAC-SHA256 under `SECRET_KEY`. HTTP clients send it as
- * `Authorization: Bearer <token>`; WebSocket clients as `?token=<token>` (browsers cannot set
- * headers on a WebSocket).
+ * "exp": <seconds>}` in base64url, signed with HMAC-SHA256 under `SECRET_KEY`. HTTP clients send
+ * it as `Authorization: Bearer <token>`; WebSocket clients as `?token=<token>` (browsers cannot
+ * set headers on a WebSocket).
  *
  * A token names a user and stamps their password (a digest of its hash); it is good only while
  * that user exists with that password, so a new password ends every token of the old one.
@@ -129,9 +129,10 @@ async function loadUser (db: Database, id: number): Promise<{ user: User, stamp:
 }
 
 /**
- * Allows the actions of a connection whose user still exists: the user is read again by primary
- * key before each action (so renames show too). A connection without a user is denied (403, as
- * `isAuthenticated`); one whose user was deleted since the handshake is answered 401.
+ * Allows the actions of a connection whose user still exists with the password of its token: the
+ * user is read again by primary key before each action (so renames show too). A connection
+ * without a user is denied (403, as `isAuthenticated`); one whose user was deleted, or given a
+ * new password, since the handshake is answered 401.
  */
 export const isCurrentUser: Permission = {
   async hasPermission (ctx) {
@@ -145,8 +146,11 @@ export const isCurrentUser: Permission = {
   }
 }
 
-/** The close code of a socket whose user was deleted (HTTP's 401 in the application's 4000–4999). */
-export const USER_DELETED = 4401
+/**
+ * The close code of a socket whose user was deleted or given a new password: HTTP's 401 in the
+ * application's range (4000–4999).
+ */
+export const SIGNED_OUT = 4401
 
 /**
  * A model observer on users, for consumers of signed-in users: subscribed in `onConnect`
@@ -163,8 +167,8 @@ export const accountObserver = modelObserver(users, {
   },
   handle (ctx, { id, username, stamp }, { action }) {
     const known = stamps.get(ctx.request)
-    if (action === 'delete') ctx.close(USER_DELETED, 'User deleted.')
-    else if (known !== undefined && known !== stamp) ctx.close(USER_DELETED, 'Password changed.')
+    if (action === 'delete') ctx.close(SIGNED_OUT, 'User deleted.')
+    else if (known !== undefined && known !== stamp) ctx.close(SIGNED_OUT, 'Password changed.')
     else setUser(ctx.request, { id, username })
   }
 })
