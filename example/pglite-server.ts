@@ -35,10 +35,19 @@ export class PgliteNotifications {
     }
   }
 
-  /** Starts serving on `port` of `host` (0: a free port); resolves to the server and its port. */
+  /**
+   * Starts serving on `port` of `host` (0, or a port already taken: a free one); resolves to the
+   * server and its port.
+   */
   async serve (port: number, host = '127.0.0.1'): Promise<{ server: PGLiteSocketServer, port: number }> {
     const server = new PGLiteSocketServer({ db: this.#tapped(), port, host, maxConnections: 8 })
-    await server.start()
+    try {
+      await server.start()
+    } catch (err) {
+      // a PostgreSQL of its own may already listen there: the example still starts
+      if (port !== 0 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') return this.serve(0, host)
+      throw err
+    }
     return { server, port: Number(server.getServerConn().split(':').pop()) }
   }
 
