@@ -347,3 +347,18 @@ test('the example on PGlite: psql through the served port changes a row, and a c
   await psql.unsafe("delete from users where username = 'test1'")
   assert.deepEqual(await room.next(), reply('delete', { pk: 1 }, 204, 'instance'))
 })
+
+test('a listener of its own: LISTEN on another client (a direct URL, when the pool goes through PgBouncer)', { skip: postgresBackend ? false : 'DATABASE_URL is not set' }, async (t) => {
+  const context = await setup(t, postgresBackend!)
+  const [{ schema }] = await context.exec('select current_schema() as schema') as Array<{ schema: string }>
+  const direct = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {}, connection: { search_path: schema, application_name: 'dcrf_direct_listener' } })
+  t.after(() => direct.end({ timeout: 5 }))
+  const other = await build(t, { db: context.app.dcrf.db, externalChanges: { ...context.externalChanges, listener: direct } })
+  other.app.dcrf.consumer('/ws/messages/', messageConsumer)
+  const listening = await context.exec("select count(*)::int as n from pg_stat_activity where application_name = 'dcrf_direct_listener' and query ilike 'listen%'")
+  assert.deepEqual(listening, [{ n: 1 }])
+  const room1 = await watcher(other.app, 1, 'r1')
+  await context.outside.run("insert into messages (room_id, body) values (1, 'heard on the direct client')")
+  assert.deepEqual(await room1.next(), event('create', 1, 'heard on the direct client', 1, 'r1'))
+  await nothingElse(room1)
+})
