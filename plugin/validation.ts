@@ -19,6 +19,11 @@ const isWide = (c: number): boolean => c >= 0xa1 && !(c >= 0xd800 && c <= 0xdfff
   c !== 0x1680 && !(c >= 0x2000 && c <= 0x200a) && c !== 0x2028 && c !== 0x2029 && c !== 0x202f &&
   c !== 0x205f && c !== 0x3000 && c !== 0xfeff
 
+const isAlphanumeric = (text: string): boolean => {
+  for (let i = 0; i < text.length; i++) if (!isAsciiLetter(text.charCodeAt(i)) && !isDigit(text.charCodeAt(i))) return false
+  return true
+}
+
 /** A label of a domain name (Django's `hostname_re`): 1–63 letters, digits and hyphens, no hyphen at either end. */
 function isLabel (label: string): boolean {
   if (label.length === 0 || label.length > 63 || label.startsWith('-') || label.endsWith('-')) return false
@@ -32,14 +37,7 @@ function isLabel (label: string): boolean {
 /** A top-level domain (Django's `tld_no_fqdn_re`): 2–63 letters and hyphens, or punycode `xn--…`. */
 function isTopLabel (label: string): boolean {
   if (label.length < 2 || label.length > 63 || label.startsWith('-') || label.endsWith('-')) return false
-  if (label.length > 4 && label.slice(0, 4).toLowerCase() === 'xn--') {
-    let ascii = true
-    for (let i = 4; i < label.length; i++) {
-      const c = label.charCodeAt(i)
-      if (!isAsciiLetter(c) && !isDigit(c)) ascii = false
-    }
-    if (ascii) return true
-  }
+  if (label.length > 4 && label.slice(0, 4).toLowerCase() === 'xn--' && isAlphanumeric(label.slice(4))) return true
   for (let i = 0; i < label.length; i++) {
     const c = label.charCodeAt(i)
     if (!isAsciiLetter(c) && !isWide(c) && c !== 0x2d) return false
