@@ -35,9 +35,13 @@ export const field = (valid: fc.Arbitrary<string>): fc.Arbitrary<string> =>
   fc.oneof({ weight: 4, arbitrary: valid }, { weight: 1, arbitrary: hostileText(['id', 'pk']) })
 
 export const smallPk = fc.oneof(
-  fc.integer({ min: 1, max: 6 }).map(String),
-  fc.integer({ min: 1, max: 6 }).map((n) => `"${n}"`),
-  fc.constantFrom('0', '-1', '1.5', '99', '"1 OR 1=1"', '[1]', '{"id":1}', '1e309', '9007199254740993')
+  { weight: 2, arbitrary: fc.integer({ min: 1, max: 6 }).map(String) },
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: 6 }).map((n) => `"${n}"`) },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom('0', '-1', '1.5', '99', '"1 OR 1=1"', '[1]', '{"id":1}', '1e309', '9007199254740993', '"\\ud800"',
+      '"1\\u0000"', '"\\u0000"', '" 1"', '"１"', '"1/../2"', '"%2F"', '"?x=1"', '"#"', '""', 'true', 'null')
+  }
 )
 
 /** Strings in fields that have a format or a length: valid, edge and pathological. */
