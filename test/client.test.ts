@@ -89,9 +89,9 @@ function spy (): { wire: Wire, WebSocket: ConnectOptions['WebSocket'] } {
   return { wire, WebSocket: Spy }
 }
 
-/** Resolves once `check()` holds; fails after 5 s. */
+/** Resolves once `check()` holds; fails after 10 s. */
 async function until (check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 250; i++) {
+  for (let i = 0; i < 500; i++) {
     if (check()) return
     await sleep(20)
   }
@@ -187,6 +187,7 @@ test('a reply other than 2xx rejects with a DcrfError: status, errors, action, r
 
 test('timeouts: per call and by default; a reply after it is dropped', async (t) => {
   const { client, wire } = await users$(t, { timeout: 200 })
+  await client.echo({ text: 'open' }, { timeout: 0 })
   const silent = await client.silent().catch((err: unknown) => err)
   assert.ok(silent instanceof DOMException)
   assert.equal(silent.name, 'TimeoutError')
@@ -194,7 +195,7 @@ test('timeouts: per call and by default; a reply after it is dropped', async (t)
   assert.equal((late as Error).name, 'TimeoutError')
   // The late reply arrives first (the queue is ordered), and is not taken for this call's.
   assert.deepEqual(await client.echo({ text: 'next' }, { timeout: 2000 }), { text: 'next' })
-  assert.deepEqual(wire.in.map((f) => [f.request_id, f.data]), [[2, 'late'], [3, { text: 'next' }]])
+  assert.deepEqual(wire.in.map((f) => [f.request_id, f.data]), [[1, { text: 'open' }], [3, 'late'], [4, { text: 'next' }]])
   assert.equal(client.state, 'open')
 })
 
@@ -357,7 +358,8 @@ test('calls in flight when the socket drops reject with ConnectionLostError, unl
 
 test('close codes: 1012 reconnects; 1000 and 4xxx do not', async (t) => {
   const { client, states } = await users$(t, { reconnect: { minDelay: 20 } })
-  await client.bye({ code: 1012 }, { timeout: 100 }).catch(() => {})
+  await client.echo({ text: 'open' })
+  client.bye({ code: 1012 }).catch(() => {})
   await until(() => states.join() === 'open,reconnecting,open', 'the reconnect after 1012')
   const pending = client.bye({ code: 4403 }).catch((err: unknown) => err)
   await until(() => client.state === 'closed', 'closed after 4403')
