@@ -129,6 +129,9 @@ test('serializer: email and URL fields get DRF\'s default max lengths unless the
   const own = serializer(people, { schema: { email: Type.String({ format: 'email', maxLength: 320 }), homepage: Type.Array(Type.String({ format: 'uri' })) as never } })
   assert.equal((own.inputSchema.properties.email as unknown as { anyOf: Array<{ maxLength?: number }> }).anyOf[0].maxLength, 320, 'an explicit maxLength stays')
   assert.equal((own.inputSchema.properties.homepage as unknown as { anyOf: Array<{ items: { maxLength?: number } }> }).anyOf[0].items.maxLength, 200, 'items of a list too')
+  const plain = serializer(people, { schema: { workEmail: Type.String({ minLength: 3 }), email: Type.String() } })
+  assert.equal((plain.inputSchema.properties.workEmail as unknown as { anyOf: Array<{ maxLength?: number }> }).anyOf[0].maxLength, 100, 'varchar(100) under any string refinement')
+  assert.equal((plain.inputSchema.properties.email as unknown as { anyOf: Array<{ maxLength?: number }> }).anyOf[0].maxLength, undefined, 'a text column without a format has no limit, as a TextField')
 
   const long = `${'a'.repeat(243)}@example.com` // 255 characters, valid but for its length
   assert.equal(FORMAT_CHECKS.email(long), true)
