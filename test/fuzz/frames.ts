@@ -34,6 +34,7 @@ export function callFrame (route: RouteFrames): fc.Arbitrary<string> | null {
 export const field = (valid: fc.Arbitrary<string>): fc.Arbitrary<string> =>
   fc.oneof({ weight: 4, arbitrary: valid }, { weight: 1, arbitrary: hostileText(['id', 'pk']) })
 
+/** Primary keys: of rows that exist (as numbers or strings), of none, and not keys at all. */
 export const smallPk = fc.oneof(
   { weight: 2, arbitrary: fc.integer({ min: 1, max: 6 }).map(String) },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 6 }).map((n) => `"${n}"`) },
@@ -51,6 +52,7 @@ export const shortString = fc.oneof(
   { weight: 1, arbitrary: pathologicalString(50_000) }
 )
 
+/** Email addresses, valid and pathological. */
 export const email = fc.oneof(
   { weight: 3, arbitrary: fc.emailAddress().map(quote) },
   { weight: 2, arbitrary: pathologicalString(50_000) },

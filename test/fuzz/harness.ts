@@ -76,6 +76,7 @@ export interface Expectation {
   subscribes: readonly string[]
 }
 
+/** A frame's text as a report shows it: cut after 120 characters, with its length. */
 export const show = (text: string): string => text.length <= 160 ? text : `${text.slice(0, 120)}… (${text.length} chars)`
 
 /** Reads what a frame must be answered with, from its text as the server will read it. */

@@ -45,6 +45,7 @@ export const stringText: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: pathologicalString(2000) }
 )
 
+/** Numbers: the edges, integers, small ones, any finite double. */
 export const numberText: fc.Arbitrary<string> = fc.oneof(
   fc.constantFrom(...EDGE_NUMBERS),
   fc.integer().map(String),
@@ -52,6 +53,7 @@ export const numberText: fc.Arbitrary<string> = fc.oneof(
   fc.double({ noNaN: true, noDefaultInfinity: true }).map((n) => JSON.stringify(n))
 )
 
+/** `null`, booleans, numbers and strings. */
 export const scalarText: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom('null', 'true', 'false') },
   { weight: 2, arbitrary: numberText },
