@@ -283,14 +283,19 @@ export interface ActionBuilders<TCtx, TTable, TObservers> extends Mixins<TCtx, T
   mixins: Mixins<TCtx, TTable>
 }
 
-/** What `defineConsumer()` accepts: a definition, whose `actions` and `observers` may be built from typed builders. */
+/**
+ * What `defineConsumer()` accepts: a definition, whose `actions` and `observers` may be built from
+ * typed builders. The hooks' contexts (`onConnect`, permissions, querysets…) do not check observer
+ * names, so that the observers' type is free to be inferred after them; actions' contexts do.
+ */
 export interface ConsumerInput<TState extends object, TActions, TTable, TSerializer, TObservers>
-  extends ConsumerSettings<TState, TTable, TSerializer, NoInfer<ContextOf<TState, TTable, TSerializer, TObservers>>> {
+  extends ConsumerSettings<TState, TTable, TSerializer, NoInfer<ContextOf<TState, TTable, TSerializer, ObserverMap>>> {
   /**
    * The observers by name, or a function building them from `modelObserver` and `observer` typed
-   * by this consumer (their `groupsForConsumer` and `handle` get its context). Before `actions`.
+   * by this consumer (their `groupsForConsumer` and `handle` get its context, with observer names
+   * unchecked there: the observers are being defined). Before `actions`.
    */
-  observers?: TObservers | ((builders: ObserverBuilders<ContextOf<TState, TTable, TSerializer, TObservers>>) => TObservers)
+  observers?: TObservers | ((builders: ObserverBuilders<ContextOf<TState, TTable, TSerializer, ObserverMap>>) => TObservers)
   /**
    * The actions by wire name, or a function building them from `action` and the mixins typed by
    * this consumer: `actions: ({ action, crud }) => ({ ...crud(), custom: action({ … }) })`.
@@ -394,11 +399,11 @@ export type inferReply<TConsumer, TAction extends inferActions<TConsumer>> =
  */
 export type inferEvents<TConsumer, TAction extends inferActions<TConsumer>> =
   EntryOf<ActionsOf<TConsumer>, TAction> extends infer TEntry
-    ? MixinKindOf<TEntry> extends 'subscribe_instance'
-      ? InstanceEvent<RowsOf<TConsumer>>
-      : TEntry extends { subscribes?: infer TName extends string }
-        ? string extends TName ? never : inferObserverEvent<ConsumerTypes<TConsumer>['observers'][TName & keyof ConsumerTypes<TConsumer>['observers']]>
-        : never
+    ? [MixinKindOf<TEntry>] extends [never]
+        ? TEntry extends { subscribes?: infer TName extends string }
+          ? string extends TName ? never : inferObserverEvent<ConsumerTypes<TConsumer>['observers'][TName & keyof ConsumerTypes<TConsumer>['observers']]>
+          : never
+        : MixinKindOf<TEntry> extends 'subscribe_instance' ? InstanceEvent<RowsOf<TConsumer>> : never
     : never
 
 /** What a `subscribe_instance` subscriber receives: the row after each change, or its key once deleted. */

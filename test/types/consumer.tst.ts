@@ -6,7 +6,7 @@ import { Type } from '@sinclair/typebox'
 import { eq, type SQL } from 'drizzle-orm'
 import type { FastifyRequest } from 'fastify'
 import { expect, test } from 'tstyche'
-import { action, defineConsumer, type ActionArgs, type ConsumerContext, type Permission } from 'fastify-dcrf'
+import { action, defineConsumer, type ActionArgs, type ConsumerContext, type ObserverMap, type Permission } from 'fastify-dcrf'
 import { commentSerializer, users, userSerializer, type UserOut } from './fixtures.js'
 
 type User = typeof users.$inferSelect
@@ -74,7 +74,9 @@ test('the standalone action() types its arguments but not its consumer', () => {
 })
 
 test('hooks, group handlers, permissions, querysets and serializer hooks get the consumer context', () => {
-  type Ctx = ConsumerContext<State, typeof users, UserOut, Record<never, never>>
+  // Observer names are checked in actions only: see ConsumerInput.
+  type Ctx = ConsumerContext<State, typeof users, UserOut, ObserverMap>
+  type ActionCtx = ConsumerContext<State, typeof users, UserOut, Record<never, never>>
   defineConsumer({
     table: users,
     serializer: userSerializer,
@@ -106,7 +108,7 @@ test('hooks, group handlers, permissions, querysets and serializer hooks get the
     orderBy: (table) => { expect(table).type.toBe<typeof users>(); return table.username },
     actions: ({ action }) => ({
       a: action({
-        permissions: [{ hasPermission: (ctx) => { expect(ctx).type.toBe<Ctx>(); return true } }],
+        permissions: [{ hasPermission: (ctx) => { expect(ctx).type.toBe<ActionCtx>(); return true } }],
         handler: () => undefined
       })
     })

@@ -95,3 +95,17 @@ test('inferEvents: the events of the observer an action subscribes to', () => {
 test('the context of an observer defined apart is any consumer\'s', () => {
   modelObserver(comments, { groupsForConsumer: (ctx) => { expect(ctx).type.toBe<ConsumerContext<any, any, any, any>>(); return [] } })
 })
+
+test('observers built after context-using settings still type the actions', () => {
+  const late = defineConsumer({
+    table: comments,
+    queryset: () => undefined,
+    onConnect: (ctx) => { expect(ctx.state).type.toBe<Record<never, never>>() },
+    observers: ({ modelObserver }) => ({ activity: modelObserver(comments) }),
+    actions: ({ action }) => ({
+      watch: action({ subscribes: 'activity', handler: async (ctx) => { await ctx.observer('activity').subscribe(); return { status: 201 } } })
+    })
+  })
+  expect(late.actions).type.toHaveProperty('watch')
+  expect<inferEvents<typeof late, 'watch'>>().type.toBe<{ action: 'create' | 'update' | 'delete', data: { pk: unknown } }>()
+})
