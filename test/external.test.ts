@@ -291,6 +291,28 @@ test('two processes sharing Redis: each change made outside reaches each subscri
   await nothingElse(b)
 })
 
+test('apps in two schemas of one database, on one channel: each hears only the changes of its own tables', { skip: postgresBackend ? false : 'DATABASE_URL is not set' }, async (t) => {
+  const channel = { channel: `dcrf_test_${process.pid}_shared` }
+  const one = await setup(t, postgresBackend!, {})
+  const two = await setup(t, postgresBackend!, {})
+  for (const context of [one, two]) {
+    await installExternalChanges(context.app.dcrf.db, { ...context.externalChanges, ...channel })
+  }
+  const first = await build(t, { db: one.app.dcrf.db, externalChanges: { ...one.externalChanges, ...channel } })
+  const second = await build(t, { db: two.app.dcrf.db, externalChanges: { ...two.externalChanges, ...channel } })
+  first.app.dcrf.consumer('/ws/messages/', messageConsumer)
+  second.app.dcrf.consumer('/ws/messages/', messageConsumer)
+  const a = await watcher(first.app, 1, 'a')
+  const b = await watcher(second.app, 1, 'b')
+  // the same table name, the same key, another schema: another row
+  await one.outside.run("insert into messages (room_id, body) values (1, 'in one')")
+  assert.deepEqual(await a.next(), event('create', 1, 'in one', 1, 'a'))
+  await two.outside.run("insert into messages (room_id, body) values (1, 'in two')")
+  assert.deepEqual(await b.next(), event('create', 1, 'in two', 1, 'b'))
+  await nothingElse(a)
+  await nothingElse(b)
+})
+
 test('the LISTEN connection killed and restored: the gap is reported, and changes flow again', { skip: postgresBackend ? false : 'DATABASE_URL is not set' }, async (t) => {
   const gaps: ExternalChangesGap[] = []
   const context = await setup(t, postgresBackend!)

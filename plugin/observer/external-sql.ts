@@ -67,7 +67,7 @@ begin
     return null;
   end if;
   begin
-    head := '{"t":' || to_json(tag)::text || ',"op":"' || left(TG_OP, 1) || '","x":"' || txid_current()::text || '","r":[';
+    head := '{"t":' || to_json(tag)::text || ',"s":' || to_json(TG_TABLE_SCHEMA::text)::text || ',"op":"' || left(TG_OP, 1) || '","x":"' || txid_current()::text || '","r":[';
     -- static queries, so that plpgsql plans them once per session
     if TG_OP = 'INSERT' then
       rows := array(select jsonb_build_object('k', (select jsonb_object_agg(c, j -> c) from unnest(key_columns) c))
@@ -112,7 +112,7 @@ begin
       perform pg_notify(channel, head || chunk || ']}');
     end if;
     if lost > 0 then
-      perform pg_notify(channel, '{"t":' || to_json(tag)::text || ',"op":"' || left(TG_OP, 1) || '","lost":' || lost || '}');
+      perform pg_notify(channel, '{"t":' || to_json(tag)::text || ',"s":' || to_json(TG_TABLE_SCHEMA::text)::text || ',"op":"' || left(TG_OP, 1) || '","lost":' || lost || '}');
     end if;
   exception when others then
     -- a failed report must not fail the write
@@ -133,6 +133,16 @@ const EVENTS = [
   { name: 'dcrf_changes_update', event: 'update', referencing: 'old table as dcrf_old new table as dcrf_new' },
   { name: 'dcrf_changes_delete', event: 'delete', referencing: 'old table as dcrf_old' }
 ] as const
+
+/**
+ * The schema a table resolves to on `db` (through its search path): notifications name the schema
+ * of the table that changed, and a same-named table of another schema is another table.
+ */
+export async function schemaOf (db: Database, table: PgTable): Promise<string | undefined> {
+  const result = await db.execute(sql.raw(`select n.nspname::text as s from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = to_regclass(${literal(render(sql`${table}`))})`)) as unknown
+  const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Array<{ s: string }>
+  return rows[0]?.s
+}
 
 /** The identity of a table as captured statements and notifications name it. */
 export function identityOf (table: PgTable): TableInfo {

@@ -25,7 +25,7 @@ import type { PgTable } from 'drizzle-orm/pg-core'
 import type { Database, ExternalChangesGap, ExternalChangesOptions, ExternalListen } from '../../types/index.js'
 import { errors } from '../errors.js'
 import { netEffect, type Change, type Row } from './change.js'
-import { DEFAULT_CHANNEL, identityOf } from './external-sql.js'
+import { DEFAULT_CHANNEL, identityOf, schemaOf } from './external-sql.js'
 import type { ObserverHub } from './hub.js'
 import { keyOf, type TableInfo } from './table-info.js'
 
@@ -44,6 +44,8 @@ interface Item {
 
 interface Notification {
   t: string
+  /** The schema of the table that changed. */
+  s?: string
   op: 'I' | 'U' | 'D'
   x?: string
   r?: Item[]
@@ -53,6 +55,8 @@ interface Notification {
 interface Observed {
   table: PgTable
   info: TableInfo
+  /** The schema the table resolves to here; undefined until known (or when it does not exist). */
+  schema?: string
 }
 
 /** The rows a batch needs from one table: previous rows to decode, keys to read back. */
@@ -116,6 +120,7 @@ export class ExternalChanges {
 
   /** Starts listening; resolves once the LISTEN is in place. */
   async start (): Promise<void> {
+    for (const observed of this.#tables.values()) observed.schema = await schemaOf(this.#db, observed.table)
     const listen = listenerOf(this.#options.listener ?? (this.#db as unknown as DrizzleClient).$client)
     this.#unlisten = await listen(this.#channel, (payload) => this.#heard(payload), () => this.#listening())
   }
@@ -186,11 +191,13 @@ export class ExternalChanges {
         this.#log.warn({ payload: payload.slice(0, 200) }, 'external changes: unreadable notification ignored')
         continue
       }
+      const observed = this.#tables.get(notification.t)
+      // the same table name in another schema (another application, another test) is not ours
+      if (observed?.schema !== undefined && notification.s !== undefined && notification.s !== observed.schema) continue
       if (notification.lost !== undefined) {
         this.#gap({ reason: 'unreported', since: null, table: notification.t })
         continue
       }
-      const observed = this.#tables.get(notification.t)
       // a table of another registration, or one nobody here observes
       if (observed === undefined || !this.#hub.observes(observed.table) || notification.r === undefined) continue
       let tableReads = reads.get(observed)
