@@ -31,6 +31,11 @@ export interface ChannelLayerOptions {
   closeTimeout?: number
   /** How long `addGroup` waits for the layer to confirm a subscription, in ms. Default 5000. */
   subscribeTimeout?: number
+  /**
+   * How long `groupSend` waits for the layer to take a message, in ms; past it the message is
+   * dropped and `groupSend` rejects with `DCRF_ERR_CHANNEL_LAYER_UNAVAILABLE`. Default 1000.
+   */
+  sendTimeout?: number
 }
 
 /** Options of `fastify.register(dcrf, options)`. */
@@ -49,14 +54,25 @@ export interface DcrfOptions {
   /** The largest inbound frame, in bytes; a larger one closes the socket with 1009. Default 1 MiB. */
   maxFrameSize?: number
   /**
-   * Frames a socket may have waiting in its queues; beyond it the server stops reading the socket
-   * (TCP pushes back on the client) until the queue drained to half. Default 1000.
+   * The deepest nesting of arrays and objects an inbound frame may have (the frame itself is level
+   * 1). A deeper frame is answered 400 `["Message is nested too deeply (at most N levels)."]` with
+   * `request_id: null`, before anything reads it. Default 32.
+   */
+  maxDepth?: number
+  /**
+   * Frames a socket may have waiting in its queues (detached actions still running count); beyond
+   * it the server stops reading the socket (TCP pushes back on the client) until the queue drained
+   * to half. Default 1000.
    */
   maxQueuedFrames?: number
+  /** Bytes of inbound frames a socket may have waiting in its queues; beyond it reading stops likewise. Default 1 MiB. */
+  maxQueuedBytes?: number
+  /** Detached actions (streamed lists included) one socket may have running; more are answered 429. Default 10. */
+  maxDetachedActions?: number
   /**
    * Bytes a socket may have waiting to be sent; a client that reads slower than the server sends
    * (or not at all) is closed with 1013 beyond it, so it cannot make the server buffer without
-   * bound. Default 8 MiB.
+   * bound. Default 256 KiB.
    */
   maxBufferedBytes?: number
   /** Observer and instance subscriptions (request ids) one connection may hold; more are answered 429. Default 1000. */
