@@ -304,7 +304,16 @@ test('subscriptions: an instance, a model observer, an application event; unsubs
 })
 
 test('the server terminates the sockets: the client reconnects, resubscribes with the same request ids, events flow once', async (t) => {
-  const { app, client, wire, states } = await users$(t, { reconnect: { minDelay: 50 } })
+  const states: ConnectionState[] = []
+  let queued: Promise<{ username: string }> | undefined
+  const { app, client, wire } = await users$(t, {
+    reconnect: { minDelay: 50 },
+    onState: (state) => {
+      states.push(state)
+      // A call made while disconnected waits for the next socket.
+      if (state === 'reconnecting') queued ??= client.retrieve({ pk: 3 })
+    }
+  })
   const events: Array<{ action: string, data: { id: number, username: string } }> = []
   const sub = await client.$subscribe('subscribe_activity', {}, { onEvent: (e) => events.push(e) })
   const row = await client.$subscribe('subscribe_instance', { pk: 2 })
@@ -312,10 +321,8 @@ test('the server terminates the sockets: the client reconnects, resubscribes wit
   await until(() => events.length === 1, 'the first event')
 
   terminateAll(app)
-  await until(() => client.state === 'reconnecting', 'reconnecting')
-  // Calls made while disconnected wait for the next socket.
-  const queued = client.retrieve({ pk: 3 })
-  assert.deepEqual((await queued).username, 'cy')
+  await until(() => queued !== undefined, 'reconnecting')
+  assert.deepEqual((await queued!).username, 'cy')
   assert.deepEqual(states, ['open', 'reconnecting', 'open'])
   assert.equal(wire.sockets, 2)
   const resent = wire.out.slice(-3)
