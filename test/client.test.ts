@@ -341,7 +341,8 @@ test('the server terminates the sockets: the client reconnects, resubscribes wit
 
   // Twice more, and still exactly once each.
   terminateAll(app)
-  await until(() => states.length === 4, 'reconnecting again')
+  await until(() => states.length === 5, 'reconnecting again')
+  assert.deepEqual(states, ['open', 'reconnecting', 'open', 'reconnecting', 'open'])
   await client.patch({ pk: 2, data: { username: 'b5' } })
   await until(() => events.length === 5, 'the event after the second reconnect')
   await sleep(100)
