@@ -5,9 +5,12 @@
  * - `/` links to the others
  * - `/users/` DCRF's "Generic API consumer" page, on `/ws/users/`
  * - `/chat/` the chat tutorial's index (log in, choose a room), `/chat/room/:id/` a room
+ * - `/client.js` the package's own client (`fastify-dcrf/client`), which the pages import
  */
 import { readdir, readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { build } from 'esbuild'
 import type { FastifyInstance } from 'fastify'
 
 const PUBLIC = new URL('./public/', import.meta.url)
@@ -31,6 +34,18 @@ export async function pages (app: FastifyInstance): Promise<void> {
   const files = new Set((await readdir(PUBLIC)).filter((name) => Object.hasOwn(TYPES, extname(name))))
 
   const send = async (name: string): Promise<Buffer> => readFile(new URL(name, PUBLIC))
+
+  // Bundled once at start, in memory, from the TypeScript source: the user runs no build step.
+  const bundle = await build({
+    entryPoints: [fileURLToPath(new URL('../client/index.ts', import.meta.url))],
+    bundle: true,
+    format: 'esm',
+    minify: true,
+    write: false,
+    logLevel: 'silent'
+  })
+  const client = bundle.outputFiles[0].text
+  app.get('/client.js', async (_request, reply) => reply.type(TYPES['.js']).send(client))
 
   for (const [url, file] of Object.entries(PAGES)) {
     app.get(url, async (_request, reply) => reply.type(TYPES['.html']).send(await send(file)))

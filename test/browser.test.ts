@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { buildApp } from '../example/app.js'
-import { reply, sleep } from './helpers.js'
+import { sleep } from './helpers.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
@@ -36,20 +36,38 @@ async function until (check: () => Promise<boolean>, what: string): Promise<void
   assert.fail(`timed out waiting for ${what}`)
 }
 
-/** Clicks a button of the users page and returns the reply it shows, once it is the reply to that click. */
-async function click (page: Page, button: string, requestId: number): Promise<unknown> {
+/** Clicks a button of the users page and returns what it shows, once it is the result of that click (the page's `call`-th). */
+async function click (page: Page, button: string, call: number): Promise<unknown> {
   await page.click(`#${button}`)
-  let shown: { request_id?: unknown } = {}
+  let shown: { call?: unknown } = {}
   await until(async () => {
     try {
       shown = JSON.parse((await page.textContent('#response')) ?? '')
     } catch {}
-    return shown.request_id === requestId
-  }, `the reply to ${button} (${requestId})`)
+    return shown.call === call
+  }, `the result of ${button} (${call})`)
   return shown
 }
 
-test('/users/: the generic API consumer page lists, creates, retrieves, patches, updates and deletes', async (t) => {
+const ok = (call: number, action: string, data: unknown): unknown => ({ call, action, data })
+const failed = (call: number, action: string, status: number, errors: unknown[]): unknown => ({ call, action, status, errors })
+
+/** The live table of the users page, a row per user: id, username, email. */
+const table = (page: Page): Promise<string[]> => page.locator('#users tbody tr').evaluateAll((rows) =>
+  rows.map((row) => [...(row as any).cells].map((cell: any) => cell.textContent).join(' ')))
+
+async function waitForTable (page: Page, expected: string[], what: string): Promise<void> {
+  let rows: string[] = []
+  try {
+    await until(async () => (rows = await table(page)).join('|') === expected.join('|'), what)
+  } catch {
+    assert.deepEqual(rows, expected, what)
+  }
+}
+
+const SEEDED = ['1 test1 test1@example.com', '2 test2 test2@example.com', '3 test3 test3@example.com']
+
+test('/users/: the generic API consumer page lists, creates, retrieves, patches, updates and deletes through the client', async (t) => {
   if (!existsSync(CHROMIUM)) return t.skip(SKIP)
   const { base, newContext } = await setup(t)
   const page = await (await newContext()).newPage()
@@ -61,26 +79,69 @@ test('/users/: the generic API consumer page lists, creates, retrieves, patches,
   await page.waitForURL(`${base}/users/`)
   await page.waitForSelector('#status.ok')
   assert.equal(await page.textContent('#status'), 'connected')
+  await waitForTable(page, SEEDED, 'the seeded users listed')
 
   const u1 = { id: 1, username: 'test1', email: 'test1@example.com' }
   const u2 = { id: 2, username: 'test2', email: 'test2@example.com' }
   const u3 = { id: 3, username: 'test3', email: 'test3@example.com' }
-  assert.deepEqual(await click(page, 'list', 1), reply('list', [u1, u2, u3], 200, 1))
-  assert.deepEqual(await click(page, 'retrieve', 2), reply('retrieve', u2, 200, 2))
+  assert.deepEqual(await click(page, 'list', 1), ok(1, 'list', [u1, u2, u3]))
+  assert.deepEqual(await click(page, 'retrieve', 2), ok(2, 'retrieve', u2))
   // The page's defaults are those of DCRF's docs.
   const created = { id: 4, username: 'newuser4', email: '4@example.com' }
-  assert.deepEqual(await click(page, 'create', 3), reply('create', created, 201, 3))
-  assert.deepEqual(await click(page, 'create', 4), reply('create', null, 400, 4, [{ username: ['user with this username already exists.'] }]))
+  assert.deepEqual(await click(page, 'create', 3), ok(3, 'create', created))
+  assert.deepEqual(await click(page, 'create', 4), failed(4, 'create', 400, [{ username: ['user with this username already exists.'] }]))
   await page.fill('#pk', '4')
   await page.fill('#email', 'edited@example.com')
-  assert.deepEqual(await click(page, 'patch', 5), reply('patch', { ...created, email: 'edited@example.com' }, 200, 5))
+  assert.deepEqual(await click(page, 'patch', 5), ok(5, 'patch', { ...created, email: 'edited@example.com' }))
   await page.fill('#username', 'user 4')
-  assert.deepEqual(await click(page, 'update', 6), reply('update', { id: 4, username: 'user 4', email: 'edited@example.com' }, 200, 6))
-  assert.deepEqual(await click(page, 'retrieve', 7), reply('retrieve', { id: 4, username: 'user 4', email: 'edited@example.com' }, 200, 7))
+  assert.deepEqual(await click(page, 'update', 6), ok(6, 'update', { id: 4, username: 'user 4', email: 'edited@example.com' }))
+  assert.deepEqual(await click(page, 'retrieve', 7), ok(7, 'retrieve', { id: 4, username: 'user 4', email: 'edited@example.com' }))
+  await waitForTable(page, [...SEEDED, '4 user 4 edited@example.com'], 'its own changes in its table')
   await page.screenshot({ path: '/tmp/example-users.png', fullPage: true })
-  assert.deepEqual(await click(page, 'delete', 8), reply('delete', null, 204, 8))
-  assert.deepEqual(await click(page, 'retrieve', 9), reply('retrieve', null, 404, 9, ['Not found']))
-  assert.deepEqual(await click(page, 'list', 10), reply('list', [u1, u2, u3], 200, 10))
+  assert.deepEqual(await click(page, 'delete', 8), ok(8, 'delete', null))
+  assert.deepEqual(await click(page, 'retrieve', 9), failed(9, 'retrieve', 404, ['Not found']))
+  assert.deepEqual(await click(page, 'list', 10), ok(10, 'list', [u1, u2, u3]))
+  await waitForTable(page, SEEDED, 'the deleted user gone from its table')
+})
+
+test('/users/: the live table of one page follows the creates, changes and deletes made in another, and over REST', async (t) => {
+  if (!existsSync(CHROMIUM)) return t.skip(SKIP)
+  const { base, newContext } = await setup(t)
+  const writer = await (await newContext()).newPage()
+  const watcher = await (await newContext()).newPage()
+  for (const page of [writer, watcher]) {
+    await page.goto(`${base}/users/`)
+    await page.waitForSelector('#status.ok')
+    await waitForTable(page, SEEDED, 'the seeded users listed')
+  }
+
+  assert.deepEqual(await click(writer, 'create', 1), ok(1, 'create', { id: 4, username: 'newuser4', email: '4@example.com' }))
+  await waitForTable(watcher, [...SEEDED, '4 newuser4 4@example.com'], 'the other page\'s create')
+  await writer.fill('#pk', '4')
+  await writer.fill('#email', 'edited@example.com')
+  await click(writer, 'patch', 2)
+  await waitForTable(watcher, [...SEEDED, '4 newuser4 edited@example.com'], 'the other page\'s patch')
+  await writer.fill('#pk', '2')
+  await writer.fill('#username', 'renamed')
+  await click(writer, 'update', 3)
+  const renamed = ['1 test1 test1@example.com', '2 renamed edited@example.com', '3 test3 test3@example.com', '4 newuser4 edited@example.com']
+  await waitForTable(watcher, renamed, 'the other page\'s update')
+  await watcher.screenshot({ path: '/tmp/example-users-live.png', fullPage: true })
+  await writer.fill('#pk', '4')
+  await click(writer, 'delete', 4)
+  await waitForTable(watcher, renamed.slice(0, 3), 'the other page\'s delete')
+
+  // A sign-up over the REST API, not through any socket, reaches both tables.
+  const response = await fetch(`${base}/api/users/`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'rest', email: 'rest@example.com', password: 'secret123' })
+  })
+  assert.equal(response.status, 201)
+  const { id } = await response.json() as { id: number }
+  for (const page of [watcher, writer]) await waitForTable(page, [...renamed.slice(0, 3), `${id} rest rest@example.com`], 'a sign-up over REST')
+  // The page never shows a password, nor its hash: the events carry none.
+  assert.doesNotMatch((await watcher.content()), /secret123|scrypt\$/)
 })
 
 /** Signs in on the chat index and enters a room by name; returns the room page. */

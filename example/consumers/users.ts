@@ -1,6 +1,7 @@
 /**
- * `/ws/users/`: DCRF's "Generic API consumer" over the users table — the six CRUD actions and
- * subscriptions to single users. Like DCRF's demo consumer it is open: anonymous clients may
+ * `/ws/users/`: DCRF's "Generic API consumer" over the users table — the six CRUD actions,
+ * subscriptions to single users, and a model observer on every user (`subscribe_to_users`,
+ * `unsubscribe_from_users`), which the users page follows to keep its table live. Like DCRF's demo consumer it is open: anonymous clients may
  * create, change and delete users here.
  *
  * Passwords are write-only, required on create, and stored hashed: the serializer's object-level
@@ -42,8 +43,24 @@ export const userConsumer = defineConsumer({
   table: users,
   serializer: userSerializer,
   getSerializer: (_ctx, action) => action === 'create' ? userSerializer : userProfileSerializer,
-  actions: {
+  observers: ({ modelObserver }) => ({
+    // Every change to any user, made here, over REST or in psql: `id`, `username`, `email`.
+    user_activity: modelObserver(users, { serialize: (row) => userSerializer.toRepresentationSync(row) })
+  }),
+  actions: ({ action }) => ({
     ...crud(),
-    ...instanceSubscriptions()
-  }
+    ...instanceSubscriptions(),
+    subscribe_to_users: action({
+      subscribes: 'user_activity',
+      async handler (ctx, _args, { requestId }) {
+        await ctx.observer('user_activity').subscribe({ requestId })
+        return { status: 201 }
+      }
+    }),
+    // With a `request_id`, only that subscription stops; without, every one of the socket.
+    unsubscribe_from_users: async (ctx, _args, { requestId }) => {
+      await ctx.observer('user_activity').unsubscribe({ requestId: requestId ?? undefined })
+      return { status: 204 }
+    }
+  })
 })
