@@ -7,10 +7,10 @@
  * | `POST /api/login` | `{"username", "password"}` → `{"token"}` (`auth.ts`) |
  * | `/api/users/` | a REST API for users (`rest.ts`) |
  * | `/api/rooms/` | the chat's rooms (`rooms.ts`) |
- * | `/`, `/users/`, `/chat/`, `/chat/room/:id/` | pages (`pages.ts`, `public/`) |
+ * | `/`, `/users/`, `/chat/`, `/chat/room/:id/`, `/client.js` | pages (`pages.ts`, `public/`) and the client they import |
  * | `GET /metrics`, `GET /asyncapi.json` | Prometheus metrics (`operability.ts`), the AsyncAPI document |
  * | `/ws/lobby/` | a consumer without a model: everyone hears everyone |
- * | `/ws/users/` | generic CRUD on users, instance subscriptions |
+ * | `/ws/users/` | generic CRUD on users, instance subscriptions, a model observer on users |
  * | `/ws/users/paginated/`, `/ws/users/streamed/` | paginated and streamed lists |
  * | `/ws/comments/` | comments with a model observer and filtered subscriptions |
  * | `/ws/me/` | signed-in users only (handshake refused with 401 otherwise): `whoami` |
