@@ -231,3 +231,28 @@ test('/chat/: two users in two browsers talk in a room, live', async (t) => {
   await waitForMembers(one, ['test1', 'test3'])
   assert.deepEqual(await members(later), ['test1', 'test3'])
 })
+
+test('/chat/room/:id/: deleting the room\'s host on the users page cascades the room away, and its page says so', async (t) => {
+  if (!existsSync(CHROMIUM)) return t.skip(SKIP)
+  const { base, newContext } = await setup(t)
+  const host = await enterRoom(await newContext(), base, 'test3', 'password3', 'doomed')
+  const guest = await enterRoom(await newContext(), base, 'test2', 'password2', 'doomed')
+  await waitForMembers(guest, ['test2', 'test3'])
+  await host.fill('#chat-message-input', 'last words')
+  await host.press('#chat-message-input', 'Enter')
+  await waitForMessage(guest, 'last words')
+
+  const users = await (await newContext()).newPage()
+  await users.goto(`${base}/users/`)
+  await users.waitForSelector('#status.ok')
+  await users.fill('#pk', '3')
+  assert.deepEqual(await click(users, 'delete', 1), ok(1, 'delete', null))
+
+  await guest.locator('#error', { hasText: 'This room no longer exists.' }).waitFor()
+  assert.equal(await guest.textContent('#status'), 'room deleted')
+  assert.equal(await guest.isDisabled('#chat-message-input'), true)
+  assert.equal(await guest.isDisabled('#chat-message-submit'), true)
+  await guest.screenshot({ path: '/tmp/example-chat-room-gone.png', fullPage: true })
+  // The deleted host's own socket is closed (4401) and not reopened: its page says it is disconnected or the room gone.
+  await until(async () => ['disconnected', 'room deleted'].includes((await host.textContent('#status')) ?? ''), 'the host\'s page to stop')
+})
