@@ -280,6 +280,44 @@ for (const backend of backends) {
     await nothingElse(all)
   })
 
+  test(`[${backend.name}] /ws/users/: the model observer on users (subscribe_to_users), and /client.js`, async (t) => {
+    const app = await start(t, backend)
+    const writer = await Client.open(app, '/ws/users/')
+    const watcher = await Client.open(app, '/ws/users/')
+    const event = (action: string, data: unknown) => reply(action, data, 200, 'users')
+
+    assert.deepEqual(await watcher.request({ action: 'subscribe_to_users', request_id: 'users' }), reply('subscribe_to_users', null, 201, 'users'))
+    const created = { id: 4, username: 'live', email: 'live@example.com' }
+    assert.deepEqual(
+      await writer.request({ action: 'create', request_id: 1, data: { ...created, id: undefined, password: 'secret123' } }),
+      reply('create', created, 201, 1)
+    )
+    // Serialized as the users serializer sends them: never the password, nor its hash.
+    assert.deepEqual(await watcher.next(), event('create', created))
+    await writer.request({ action: 'patch', request_id: 2, pk: 4, data: { email: 'edited@example.com' } })
+    assert.deepEqual(await watcher.next(), event('update', { ...created, email: 'edited@example.com' }))
+    // Over REST, without any socket, too.
+    const token = await tokenOf(app, 'test2', 'password2')
+    const rest = await app.inject({ method: 'PATCH', url: '/api/users/2', payload: { email: 'rest@example.com' }, headers: { authorization: `Bearer ${token}` } })
+    assert.equal(rest.statusCode, 200)
+    assert.deepEqual(await watcher.next(), event('update', { ...u2, email: 'rest@example.com' }))
+    assert.deepEqual(await writer.request({ action: 'delete', request_id: 3, pk: 4 }), reply('delete', null, 204, 3))
+    assert.deepEqual(await watcher.next(), event('delete', { ...created, email: 'edited@example.com' }))
+    // The writer never subscribed: its socket carried only its replies.
+    await nothingElse(writer)
+
+    assert.deepEqual(await watcher.request({ action: 'unsubscribe_from_users', request_id: 'users' }), reply('unsubscribe_from_users', null, 204, 'users'))
+    await writer.request({ action: 'patch', request_id: 4, pk: 1, data: { email: 'after@example.com' } })
+    await nothingElse(watcher)
+
+    // The pages' client, bundled at start.
+    const client = await app.inject('/client.js')
+    assert.equal(client.statusCode, 200)
+    assert.equal(client.headers['content-type'], 'text/javascript; charset=utf-8')
+    assert.match(client.body, /export\s*\{[^}]*\bconnect\b/)
+    assert.doesNotMatch(client.body, /drizzle|fastify/i)
+  })
+
   test(`[${backend.name}] tokens on sockets: /ws/me/ (401 without one, whoami) and /ws/rest/users/ (view as consumer)`, async (t) => {
     const app = await start(t, backend)
     assert.equal(await Client.refused(app, '/ws/me/'), 401)
