@@ -148,7 +148,7 @@ export function serializer<
 > (
   table: TTable,
   options: SerializerOptions<TTable, TFields, TExclude, TWriteOnly, TPk, TComputed, TNested, TReadOnly> = {}
-): Serializer<TTable, SerializerOutput<TTable, TFields, TExclude, TWriteOnly, TPk, TComputed, TNested>, SerializerInput<TTable, TFields, TExclude, TReadOnly>> {
+): Serializer<TTable, SerializerOutput<TTable, TFields, TExclude, TWriteOnly, TPk, TComputed, TNested>, SerializerInput<TTable, TFields, TExclude, TReadOnly, TComputed, TNested>> {
   const tableName = getTableName(table)
   const invalid = (message: string): Error => new errors.DCRF_ERR_INVALID_SERIALIZER(tableName, message)
   const columns: Record<string, Column> = getTableColumns(table)

@@ -198,15 +198,37 @@ export type SerializerOutput<
   { [K in keyof TNested]: NestedOutput<TNested[K]> }
 >
 
+/** A primary key the database fills (serial, identity, defaulted): never written from input. */
+type DatabaseFilledKey<TTable extends PgTable> = {
+  [K in ColumnKey<TTable>]: TTable['_']['columns'][K]['_'] extends { isPrimaryKey: true, hasDefault: true } ? K : never
+}[ColumnKey<TTable>]
+
+/**
+ * `Pick` as JSON that keeps each key's `?` (a `Pick` over a generic table's keys loses the optional
+ * ones); `Wire` goes per value, as over the object it would make an omitted key a `null` one.
+ */
+type PickWire<T, TKeys> = { [K in keyof T as K extends TKeys ? K : never]: Wire<Exclude<T[K], undefined>> }
+
 /**
  * The input a serializer accepts (`data` of `create`, `update`, `patch`), as JSON: its writable
- * columns, required as the table requires them on insert.
+ * columns (not read-only, not shadowed by a computed or nested field, not a database-filled primary
+ * key), required as the table requires them on insert: columns with a default and nullable columns
+ * are optional, as in Drizzle's `InferInsertModel`.
  *
  * @example
- * type NewUser = SerializerInput<typeof users, 'username' | 'password', never, never> // { username: string, password: string }
+ * type NewUser = SerializerInput<typeof users, 'username' | 'email' | 'password', never, never> // { username: string, email?: string, password: string }
  */
-export type SerializerInput<TTable extends PgTable, TFields extends string, TExclude extends string, TReadOnly extends string> =
-  Simplify<Wire<Pick<InferInsertModel<TTable>, Exclude<OutputColumns<TTable, TFields, TExclude>, TReadOnly> & keyof InferInsertModel<TTable>>>>
+export type SerializerInput<
+  TTable extends PgTable,
+  TFields extends string,
+  TExclude extends string,
+  TReadOnly extends string,
+  TComputed = Record<never, never>,
+  TNested = Record<never, never>
+> = Simplify<PickWire<
+  InferInsertModel<TTable>,
+  Exclude<OutputColumns<TTable, TFields, TExclude>, TReadOnly | keyof TComputed | keyof TNested | DatabaseFilledKey<TTable>>
+>>
 
 /**
  * A serializer: DRF's `ModelSerializer` instance, reusable and stateless. Build it with `serializer()`.
