@@ -30,6 +30,7 @@ import { errors, validationError } from './errors.js'
 import * as generic from './generic.js'
 import { INSTANCE_MESSAGE, OBSERVER_MESSAGE, type InstanceMessage, type ObserverHub, type ObserverMessage } from './observer/hub.js'
 import { Subscriptions } from './observer/subscriptions.js'
+import { OrderedQueue } from './ordered-queue.js'
 import type { Limits } from './options.js'
 import type { SocketGuard } from './socket-guard.js'
 import { checkAll } from './permissions.js'
@@ -59,12 +60,7 @@ export interface Runtime {
   tables: Map<string, PgTable>
 }
 
-type Task = () => unknown
-
 const OPEN = 1
-
-const isThenable = (value: unknown): value is PromiseLike<unknown> =>
-  typeof (value as PromiseLike<unknown> | null)?.then === 'function'
 
 /**
  * What an action receives beside its context and arguments. A class, so that the connection's
@@ -106,12 +102,7 @@ export class Connection implements ConsumerContext, GroupMember {
   // small, and servers hold thousands.
   #groups: Set<string> | null = null
   #detached: Map<AbortController, string> | null = null
-  /** Tasks waiting while one runs (an idle queue runs a task at once, without queueing it). */
-  #queue: Array<Task | undefined> | null = null
-  #head = 0
-  #draining = false
-  /** The queue's continuations after a task's promise settles, made on the first asynchronous task. */
-  #resume: [() => void, (err: unknown) => void] | null = null
+  readonly #queue: OrderedQueue
   #closed = false
   /** The transaction of the atomic action running now (actions of a connection never overlap). */
   #transaction: Database | null = null
@@ -124,6 +115,7 @@ export class Connection implements ConsumerContext, GroupMember {
     this.app = app
     this.stream = stream
     this.log = stream === null ? request.log : request.log.child({ stream })
+    this.#queue = new OrderedQueue(this.log)
     this.#state = consumer.definition.state?.()
     // The stream envelope is built around the payload's text: the payload is serialized only once.
     this.#envelope = stream === null ? null : `{"stream":${JSON.stringify(stream)},"payload":`
@@ -164,80 +156,7 @@ export class Connection implements ConsumerContext, GroupMember {
     this.socket = socket
     this.#guard = guard
     const onConnect = this.consumer.definition.onConnect
-    if (onConnect) this.#enqueue(() => onConnect(this))
-  }
-
-  // ---- the ordered queue -------------------------------------------------------------------------
-
-  #enqueue (task: Task): void {
-    if (this.#draining) {
-      (this.#queue ??= []).push(task)
-      return
-    }
-    // An idle queue runs the task at once, without queueing it.
-    this.#draining = true
-    this.#run(task)
-  }
-
-  /**
-   * Runs tasks one after another: synchronously while they complete synchronously, and a task that
-   * returns a promise holds the queue until it settles. Written without an async function on
-   * purpose: a group message delivered to thousands of connections costs them no promise of the
-   * queue's own, and a task that completes synchronously costs no turn of the microtask queue.
-   */
-  #run (task: Task | undefined): void {
-    while (task !== undefined) {
-      let result: unknown
-      try {
-        result = task()
-      } catch (err) {
-        this.#taskFailed(err)
-      }
-      if (isThenable(result)) {
-        this.#wait(result)
-        return
-      }
-      task = this.#next()
-    }
-    this.#draining = false
-  }
-
-  /** After a task ran: wait for its promise, or go on with the next task. */
-  #after (result: unknown): void {
-    if (isThenable(result)) this.#wait(result)
-    else this.#run(this.#next())
-  }
-
-  #wait (result: PromiseLike<unknown>): void {
-    this.#resume ??= [
-      () => this.#run(this.#next()),
-      (err) => {
-        this.#taskFailed(err)
-        this.#run(this.#next())
-      }
-    ]
-    result.then(this.#resume[0], this.#resume[1])
-  }
-
-  /** The next queued task, or undefined (the queue emptied) when there is none. */
-  #next (): Task | undefined {
-    const queue = this.#queue
-    if (queue === null) return undefined
-    if (this.#head < queue.length) {
-      const task = queue[this.#head]
-      queue[this.#head++] = undefined
-      return task
-    }
-    // Emptied once drained (setting the length of an empty array is not free).
-    if (this.#head !== 0) {
-      queue.length = 0
-      this.#head = 0
-    }
-    return undefined
-  }
-
-  #taskFailed (err: unknown): void {
-    this.log.error({ err }, 'consumer task failed')
+    if (onConnect) this.#queue.push(() => onConnect(this))
   }
 
   // ---- inbound -----------------------------------------------------------------------------------
@@ -247,7 +166,7 @@ export class Connection implements ConsumerContext, GroupMember {
     const guard = this.#guard!
     guard.queued(size)
     if (!guard.admit()) {
-      this.#enqueue(() => {
+      this.#queue.push(() => {
         guard.done(size)
         if (throttled.hasSubscribers) publishThrottled(this, 'rate')
         const name = typeof frame.action === 'string' ? frame.action : null
@@ -255,34 +174,24 @@ export class Connection implements ConsumerContext, GroupMember {
       })
       return
     }
-    this.#enqueue(actionTracing.hasSubscribers
+    this.#queue.push(actionTracing.hasSubscribers
       ? () => traceAction(this, frame, (trace) => this.#handleFrame(frame, guard, size, trace))
       : () => this.#handleFrame(frame, guard, size))
   }
 
   /** Queues the error reply of a frame that could not be read, so it keeps its place in the order. */
   receiveError (err: Error): void {
-    this.#enqueue(() => this.#replyError(null, null, err))
+    this.#queue.push(() => this.#replyError(null, null, err))
   }
 
   /** A group message from the channel layer: handled in the queue by its `type`. */
   deliver (message: GroupMessage, group: string): void {
     if (this.#closed) return
-    if (this.#draining) {
-      if (message.type === INSTANCE_MESSAGE) this.#prefetch(message as InstanceMessage, group)
-      ;(this.#queue ??= []).push(() => this.#handleGroupMessage(message, group))
-      return
-    }
     // An idle queue handles the message at once, without making a task of it: a fan-out to
     // thousands of connections allocates nothing per connection here.
-    this.#draining = true
-    let result: unknown
-    try {
-      result = this.#handleGroupMessage(message, group)
-    } catch (err) {
-      this.#taskFailed(err)
-    }
-    this.#after(result)
+    if (this.#queue.runIfIdle(this, this.#handleGroupMessage, message, group)) return
+    if (message.type === INSTANCE_MESSAGE) this.#prefetch(message as InstanceMessage, group)
+    this.#queue.push(() => this.#handleGroupMessage(message, group))
   }
 
   /** Only an optimization: a queryset that throws here throws again, and is reported, when the event is handled. */
@@ -578,6 +487,6 @@ export class Connection implements ConsumerContext, GroupMember {
     this.cancelDetached()
     this.#abort?.abort()
     const onDisconnect = this.consumer.definition.onDisconnect
-    if (onDisconnect) this.#enqueue(() => onDisconnect(this, code))
+    if (onDisconnect) this.#queue.push(() => onDisconnect(this, code))
   }
 }
