@@ -7,7 +7,6 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { SQL } from 'drizzle-orm'
-import type { PgTable } from 'drizzle-orm/pg-core'
 import type {
   ActionArgs,
   ActionCall,
@@ -16,49 +15,26 @@ import type {
   ConsumerState,
   Database,
   GroupMessage,
-  Permission,
   ReplyFrame,
   ObserverSubscription,
   RequestUser,
   SerializerContext,
   SerializerLike
 } from '../types/index.js'
-import type { ChannelLayer, GroupMember } from './channel-layer.js'
+import type { GroupMember } from './channel-layer.js'
 import { defaultGetActionName, groupHandlerFor, type CompiledAction, type CompiledConsumer } from './consumer.js'
 import { databaseValidationError, tableOfDatabaseError } from './db-errors.js'
 import { errors, validationError } from './errors.js'
 import * as generic from './generic.js'
-import { INSTANCE_MESSAGE, OBSERVER_MESSAGE, type InstanceMessage, type ObserverHub, type ObserverMessage } from './observer/hub.js'
+import { INSTANCE_MESSAGE, OBSERVER_MESSAGE, type InstanceMessage, type ObserverMessage } from './observer/hub.js'
 import { Subscriptions } from './observer/subscriptions.js'
 import { OrderedQueue } from './ordered-queue.js'
-import type { Limits } from './options.js'
+import { databaseOf, type Runtime } from './runtime.js'
 import type { SocketGuard } from './socket-guard.js'
 import { checkAll } from './permissions.js'
 import { encodeReply, methodNotAllowed, toWireError } from './protocol.js'
 import { actionLabel, actionSettled, actionTracing, publishThrottled, throttled, traceAction } from './diagnostics.js'
 import type { ActionTraceContext } from '../types/diagnostics.js'
-
-/** What every connection of one plugin registration shares. */
-export interface Runtime {
-  channelLayer: ChannelLayer
-  /** Permissions of consumers that set none. */
-  permissions: readonly Permission[]
-  /** The plugin's database, wrapped for change capture; `null` when none was given. */
-  db: Database | null
-  /** The default of `atomic` (Django's `ATOMIC_REQUESTS`). */
-  atomicRequests: boolean
-  observers: ObserverHub
-  limits: Limits
-  /** The open sockets: pinged by the heartbeat, closed with 1001 when the application closes. */
-  sockets: Set<SocketGuard>
-  /**
-   * Whether the plugin registered @fastify/websocket with its default error handler: the sockets'
-   * guards can then handle their errors the same way (see `SocketGuard.handleErrors`).
-   */
-  defaultErrorHandler: boolean
-  /** The tables of generic consumers and model observers, by SQL name. */
-  tables: Map<string, PgTable>
-}
 
 const OPEN = 1
 
@@ -344,8 +320,7 @@ export class Connection implements ConsumerContext, GroupMember {
   // ---- generic consumers ------------------------------------------------------------------------
 
   #database (): Database {
-    if (this.#runtime.db === null) throw new errors.DCRF_ERR_NO_DATABASE()
-    return this.#runtime.db
+    return databaseOf(this.#runtime)
   }
 
   #generic (): generic.GenericConfig {

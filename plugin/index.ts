@@ -14,8 +14,7 @@ import { ChannelLayer } from './channel-layer.js'
 import { captureChanges } from './observer/capture.js'
 import { ObserverHub } from './observer/hub.js'
 import { ExternalChanges } from './observer/external.js'
-import { errors } from './errors.js'
-import type { Runtime } from './connection.js'
+import { databaseOf, type Runtime } from './runtime.js'
 import { resolveOptions } from './options.js'
 import { checkAsyncApiOptions, Mounts } from './asyncapi.js'
 import { handshakeStarted, mountConsumer, mountMultiplexer, watchConnections } from './route.js'
@@ -122,8 +121,7 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
             return observers.signal(signal, payload)
           },
           get db () {
-            if (runtime.db === null) throw new errors.DCRF_ERR_NO_DATABASE()
-            return runtime.db
+            return databaseOf(runtime)
           },
           asyncapi () {
             return mounts.document(asyncapi)

@@ -10,7 +10,8 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, 
 import { getTableName } from 'drizzle-orm'
 import type { WebSocket } from 'ws'
 import type { AnyConsumer, ConsumerRouteOptions } from '../types/index.js'
-import { Connection, type Runtime } from './connection.js'
+import { Connection } from './connection.js'
+import type { Runtime } from './runtime.js'
 import { compileConsumer } from './consumer.js'
 import { subscribeInstance } from './mixins/instance.js'
 import { errors } from './errors.js'
@@ -24,7 +25,7 @@ import { each, SocketGuard, type Consumers, type Route } from './socket-guard.js
  * consumer's connection is `request.dcrf` too), and the reply, whose hold on the socket the handler
  * releases. Forgotten by the handler, so the request gains no property of ours.
  */
-const upgrades = new WeakMap<FastifyRequest, { consumers: Consumers, reply: FastifyReply }>()
+const upgrades = new WeakMap<FastifyRequest, { consumers: Consumers<Connection>, reply: FastifyReply }>()
 
 /** Runs the connect checks of every consumer of the route; throws the refusal (401/403). */
 async function connectAll (runtime: Runtime, connections: Iterable<Connection>): Promise<void> {
@@ -91,7 +92,7 @@ function mountRoute (
   const userOnResponse = routeOptions.onResponse
   const onResponse = [...(userOnResponse === undefined ? [] : Array.isArray(userOnResponse) ? userOnResponse : [userOnResponse]), refusedHook(path)]
 
-  const route: Route = { runtime, maxFrameSize, onMessage }
+  const route: Route = { limits: runtime.limits, sockets: runtime.sockets, maxFrameSize, onMessage }
   app.route({
     ...routeOptions,
     method: 'GET',

@@ -25,9 +25,9 @@ import {
   type PgUpdateConfig,
   type SelectedFieldsOrdered
 } from 'drizzle-orm/pg-core'
-import type { Change, ChangeAction, Row } from './change.js'
+import type { Change, ChangeAction } from './change.js'
 import { shapeOf } from './shape.js'
-import { keyOf, type TableInfo } from './table-info.js'
+import { keyOf, type Row, type TableInfo } from './table-info.js'
 import { captureMarker } from './external-sql.js'
 
 /** The internals of Drizzle's insert/update/delete builders (drizzle-orm 0.45) that capture reads. */
