@@ -1,17 +1,15 @@
 /**
- * One consumer on one connection: DCRF's consumer instance. It owns the connection's ordered queue
- * (frames, group messages and the connect/disconnect hooks run strictly one after another, as
- * mercurius' SubscriptionConnection does), the detached actions running beside it, and the groups
- * it joined.
+ * One consumer on one connection: DCRF's consumer instance, the `ctx` of its actions. It holds the
+ * consumer's state, its ordered queue (`ordered-queue.ts`), the detached actions running beside it,
+ * its groups and subscriptions, and writes its replies; an action frame is read and run by
+ * `dispatch.ts`.
  */
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { SQL } from 'drizzle-orm'
 import type {
   ActionArgs,
-  ActionCall,
   ActionReturn,
-  ConsumerContext,
   ConsumerState,
   Database,
   GroupMessage,
@@ -22,43 +20,24 @@ import type {
   SerializerLike
 } from '../types/index.js'
 import type { GroupMember } from './channel-layer.js'
-import { defaultGetActionName, groupHandlerFor, type CompiledAction, type CompiledConsumer } from './consumer.js'
+import { groupHandlerFor, type CompiledConsumer } from './consumer.js'
 import { databaseValidationError, tableOfDatabaseError } from './db-errors.js'
-import { errors, validationError } from './errors.js'
+import { errors } from './errors.js'
 import * as generic from './generic.js'
 import { INSTANCE_MESSAGE, OBSERVER_MESSAGE, type InstanceMessage, type ObserverMessage } from './observer/hub.js'
 import { Subscriptions } from './observer/subscriptions.js'
+import { dispatch, kDetached, kTransaction, type ActionTarget } from './dispatch.js'
 import { OrderedQueue } from './ordered-queue.js'
 import { databaseOf, type Runtime } from './runtime.js'
 import type { SocketGuard } from './socket-guard.js'
-import { checkAll } from './permissions.js'
-import { encodeReply, methodNotAllowed, toWireError } from './protocol.js'
-import { actionLabel, actionSettled, actionTracing, publishThrottled, throttled, traceAction } from './diagnostics.js'
-import type { ActionTraceContext } from '../types/diagnostics.js'
+import { encodeReply, toWireError } from './protocol.js'
+import { actionTracing, publishThrottled, throttled, traceAction } from './diagnostics.js'
 
 const OPEN = 1
 
-/**
- * What an action receives beside its context and arguments. A class, so that the connection's
- * abort signal is created only when an action reads it.
- */
-class Call implements ActionCall {
-  readonly action: string
-  readonly requestId: unknown
-  readonly #connection: Connection
-
-  constructor (action: string, requestId: unknown, connection: Connection) {
-    this.action = action
-    this.requestId = requestId
-    this.#connection = connection
-  }
-
-  get signal (): AbortSignal {
-    return this.#connection.signal
-  }
-}
-
-export class Connection implements ConsumerContext, GroupMember {
+export class Connection implements ActionTarget, GroupMember {
+  /** The transaction of the atomic action running now (actions of a connection never overlap). */
+  [kTransaction]: Database | null = null
   readonly request: FastifyRequest
   readonly app: FastifyInstance
   readonly log: FastifyBaseLogger
@@ -77,11 +56,8 @@ export class Connection implements ConsumerContext, GroupMember {
   // Made on first use, as are the abort controller and the subscriptions: an idle connection is
   // small, and servers hold thousands.
   #groups: Set<string> | null = null
-  #detached: Map<AbortController, string> | null = null
   readonly #queue: OrderedQueue
   #closed = false
-  /** The transaction of the atomic action running now (actions of a connection never overlap). */
-  #transaction: Database | null = null
   #subscriptions: Subscriptions | null = null
 
   constructor (runtime: Runtime, consumer: CompiledConsumer, request: FastifyRequest, app: FastifyInstance, stream: string | null) {
@@ -96,6 +72,9 @@ export class Connection implements ConsumerContext, GroupMember {
     // The stream envelope is built around the payload's text: the payload is serialized only once.
     this.#envelope = stream === null ? null : `{"stream":${JSON.stringify(stream)},"payload":`
   }
+
+  /** The detached actions running beside the queue, made on first use. */
+  [kDetached]: Map<AbortController, string> | null = null
 
   get user (): RequestUser {
     return (this.request as { user?: RequestUser }).user as RequestUser
@@ -146,18 +125,18 @@ export class Connection implements ConsumerContext, GroupMember {
         guard.done(size)
         if (throttled.hasSubscribers) publishThrottled(this, 'rate')
         const name = typeof frame.action === 'string' ? frame.action : null
-        this.#replyError(name, frame.request_id ?? null, new errors.DCRF_ERR_THROTTLED())
+        this.replyError(name, frame.request_id ?? null, new errors.DCRF_ERR_THROTTLED())
       })
       return
     }
     this.#queue.push(actionTracing.hasSubscribers
-      ? () => traceAction(this, frame, (trace) => this.#handleFrame(frame, guard, size, trace))
-      : () => this.#handleFrame(frame, guard, size))
+      ? () => traceAction(this, frame, (trace) => dispatch(this, this.#runtime, frame, guard, size, trace))
+      : () => dispatch(this, this.#runtime, frame, guard, size))
   }
 
   /** Queues the error reply of a frame that could not be read, so it keeps its place in the order. */
   receiveError (err: Error): void {
-    this.#queue.push(() => this.#replyError(null, null, err))
+    this.#queue.push(() => this.replyError(null, null, err))
   }
 
   /** A group message from the channel layer: handled in the queue by its `type`. */
@@ -190,127 +169,16 @@ export class Connection implements ConsumerContext, GroupMember {
   }
 
   /**
-   * Handles a frame, then lets its socket read on (`guard.done()`), however the frame ends; a
-   * detached action's frame counts until the action ends.
-   */
-  async #handleFrame (frame: Record<string, unknown>, guard: SocketGuard, size: number, trace: ActionTraceContext | null = null): Promise<number | null | undefined> {
-    let detached = false
-    try {
-      // A client is served no faster than it reads its replies.
-      const congested = guard.congestion()
-      if (congested !== null) await congested
-      let name: unknown
-      let args: ActionArgs
-      const requestId = frame.request_id === undefined ? null : frame.request_id
-      if (this.consumer.getActionName === defaultGetActionName) {
-        const { action, request_id: _, ...rest } = frame
-        name = action
-        args = rest
-      } else {
-        const { request_id: _, ...rest } = frame
-        try {
-          ({ action: name, args } = this.consumer.getActionName(rest))
-        } catch (err) {
-          return this.#replyError(null, requestId, err)
-        }
-      }
-      if (name === undefined || name === null) {
-        return this.#replyError(null, requestId, new errors.DCRF_ERR_NO_ACTION())
-      }
-      if (trace !== null) {
-        trace.rawAction = name
-        trace.action = actionLabel(this.consumer.actions, name)
-      }
-      if (typeof name !== 'string') {
-        return this.#replyError(name, requestId, methodNotAllowed(name))
-      }
-      try {
-        // Permissions come before the lookup: an unknown action under a denying permission is a 403.
-        // checkAll answers synchronously when every check does: awaited only when it has to be.
-        const allowed = checkAll(this.consumer.permissions ?? this.#runtime.permissions, 'hasPermission', this, name, args)
-        if (allowed !== true && !await allowed) throw new errors.DCRF_ERR_PERMISSION_DENIED()
-        const compiled = this.consumer.actions.get(name)
-        if (compiled === undefined) throw methodNotAllowed(name)
-        if (compiled.permissions !== null) {
-          const allowedHere = checkAll(compiled.permissions, 'hasPermission', this, name, args)
-          if (allowedHere !== true && !await allowedHere) throw new errors.DCRF_ERR_PERMISSION_DENIED()
-        }
-        if (compiled.validate !== null) {
-          const fieldErrors = compiled.validate(args)
-          if (fieldErrors !== null) throw validationError(fieldErrors)
-        }
-        if (compiled.detached) {
-          if (!guard.detachedStarted()) {
-            if (throttled.hasSubscribers) publishThrottled(this, 'detached')
-            throw new errors.DCRF_ERR_TOO_MANY_DETACHED(this.#runtime.limits.maxDetachedActions)
-          }
-          detached = true
-          if (trace !== null) trace.detached = true
-          this.#runDetached(compiled, name, requestId, args, trace, () => {
-            guard.detachedEnded()
-            guard.done(size)
-          })
-          return
-        }
-        const call = new Call(name, requestId, this)
-        const result = (compiled.atomic ?? this.#runtime.atomicRequests)
-          ? await this.#atomically(() => compiled.handler(this, args, call))
-          : await compiled.handler(this, args, call)
-        return this.#replyResult(name, requestId, result)
-      } catch (err) {
-        if (trace !== null) trace.error = err
-        return this.#replyError(name, requestId, err)
-      }
-    } finally {
-      if (!detached) guard.done(size)
-    }
-  }
-
-  /** Runs an action in a transaction, which `ctx.db` is meanwhile; a throw rolls it back. */
-  async #atomically (run: () => ActionReturn | Promise<ActionReturn>): Promise<ActionReturn> {
-    return this.#database().transaction(async (tx) => {
-      this.#transaction = tx as Database
-      try {
-        return await run()
-      } finally {
-        this.#transaction = null
-      }
-    })
-  }
-
-  /** Runs an action beside the queue; cancelled (its signal aborted, its reply dropped) on close. */
-  #runDetached (compiled: CompiledAction, name: string, requestId: unknown, args: ActionArgs, trace: ActionTraceContext | null, ended: () => void): void {
-    const controller = new AbortController()
-    this.#detached ??= new Map()
-    this.#detached.set(controller, compiled.name)
-    const call: ActionCall = { action: name, requestId, signal: controller.signal }
-    const run = async (): Promise<void> => {
-      let status: number | null = null
-      try {
-        const result = await compiled.handler(this, args, call)
-        if (!controller.signal.aborted) status = this.#replyResult(name, requestId, result)
-      } catch (err) {
-        if (trace !== null) trace.error = err
-        if (!controller.signal.aborted) status = this.#replyError(name, requestId, err)
-      } finally {
-        this.#detached?.delete(controller)
-        ended()
-        if (trace !== null) actionSettled(trace, status)
-      }
-    }
-    run()
-  }
-
-  /**
    * Cancels the detached actions still running on this connection (all of them, or those defined
    * under the given names): their signals abort and their replies are dropped. Returns how many were running.
    */
   cancelDetached (names?: readonly string[]): number {
     let cancelled = 0
-    if (this.#detached === null) return 0
-    for (const [controller, name] of this.#detached) {
+    const detached = this[kDetached]
+    if (detached === null) return 0
+    for (const [controller, name] of detached) {
       if (names !== undefined && !names.includes(name)) continue
-      this.#detached.delete(controller)
+      detached.delete(controller)
       controller.abort()
       cancelled++
     }
@@ -328,7 +196,7 @@ export class Connection implements ConsumerContext, GroupMember {
   }
 
   get db (): Database {
-    return this.#transaction ?? this.#database()
+    return this[kTransaction] ?? this.#database()
   }
 
   getQueryset (args?: ActionArgs): SQL | undefined {
@@ -387,10 +255,10 @@ export class Connection implements ConsumerContext, GroupMember {
   }
 
   /** Replies with an action's result; returns the reply's status (`null`: no reply). */
-  #replyResult (name: string, requestId: unknown, result: ActionReturn): number | null {
+  replyResult (name: string, requestId: unknown, result: ActionReturn): number | null {
     if (result === undefined || result === null) return null
     if (typeof result !== 'object') {
-      return this.#replyError(name, requestId, new TypeError(`action "${name}" must return { data, status } or nothing`))
+      return this.replyError(name, requestId, new errors.DCRF_ERR_INVALID_ACTION_RESULT(name))
     }
     const status = result.status ?? 200
     this.#write(encodeReply(name, result.data, [], status, requestId))
@@ -398,7 +266,7 @@ export class Connection implements ConsumerContext, GroupMember {
   }
 
   /** Replies with an error; returns the reply's status. */
-  #replyError (name: unknown, requestId: unknown, err: unknown): number {
+  replyError (name: unknown, requestId: unknown, err: unknown): number {
     const wire = toWireError(this.#fromDatabase(err), this.log)
     this.#write(encodeReply(name, null, wire.errors, wire.status, requestId))
     return wire.status
