@@ -29,11 +29,9 @@ import { Subscriptions } from './observer/subscriptions.js'
 import { dispatch, kDetached, kTransaction, type ActionTarget } from './dispatch.js'
 import { OrderedQueue } from './ordered-queue.js'
 import { databaseOf, type Runtime } from './runtime.js'
-import type { SocketGuard } from './socket-guard.js'
-import { encodeReply, toWireError } from './protocol.js'
+import { OPEN, type SocketGuard } from './socket-guard.js'
+import { encodeReply, streamEnvelope, toWireError } from './protocol.js'
 import { actionTracing, publishThrottled, throttled, traceAction } from './diagnostics.js'
-
-const OPEN = 1
 
 export class Connection implements ActionTarget, GroupMember {
   /** The transaction of the atomic action running now (actions of a connection never overlap). */
@@ -69,8 +67,7 @@ export class Connection implements ActionTarget, GroupMember {
     this.log = stream === null ? request.log : request.log.child({ stream })
     this.#queue = new OrderedQueue(this.log)
     this.#state = consumer.definition.state?.()
-    // The stream envelope is built around the payload's text: the payload is serialized only once.
-    this.#envelope = stream === null ? null : `{"stream":${JSON.stringify(stream)},"payload":`
+    this.#envelope = stream === null ? null : streamEnvelope(stream)
   }
 
   /** The detached actions running beside the queue, made on first use. */
@@ -233,7 +230,7 @@ export class Connection implements ActionTarget, GroupMember {
 
   /** The connection's subscriptions, created on first use. */
   get subscriptions (): Subscriptions {
-    this.#subscriptions ??= new Subscriptions(this, this.#runtime.observers, this.#runtime.permissions, this.#runtime.limits.maxSubscriptions)
+    this.#subscriptions ??= new Subscriptions(this, this.#runtime.observers, this.#runtime.delivery, this.#runtime.permissions, this.#runtime.limits.maxSubscriptions)
     return this.#subscriptions
   }
 

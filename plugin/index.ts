@@ -13,6 +13,7 @@ import type { AnyConsumer, ConsumerRouteOptions, DcrfDecorator, DcrfOptions, Gro
 import { ChannelLayer } from './channel-layer.js'
 import { captureChanges } from './observer/capture.js'
 import { ObserverHub } from './observer/hub.js'
+import { DeliveryCache } from './observer/subscriptions.js'
 import { ExternalChanges } from './observer/external.js'
 import { databaseOf, type Runtime } from './runtime.js'
 import { resolveOptions } from './options.js'
@@ -25,7 +26,6 @@ const GOING_AWAY = 1001
 const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, options) {
   const resolved = resolveOptions(options)
   const asyncapi = checkAsyncApiOptions(options.asyncapi)
-  const mounts = new Mounts()
   const registersWebsocket = !fastify.hasDecorator('websocketServer')
   const channelLayer = new ChannelLayer(resolved.channelLayer, fastify.log)
   const observers = new ObserverHub(channelLayer, fastify.log)
@@ -42,8 +42,12 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
     limits: resolved.limits,
     sockets: new Set(),
     defaultErrorHandler: registersWebsocket && resolved.websocket.errorHandler === undefined,
-    tables: new Map()
+    tables: new Map(),
+    compiled: new WeakMap(),
+    sharedTexts: new Map(),
+    delivery: new DeliveryCache()
   }
+  const mounts = new Mounts(runtime.compiled)
 
   const { handshakeTimeout, heartbeatInterval } = resolved.limits
   if (handshakeTimeout > 0) {

@@ -4,10 +4,12 @@
  * shared with another Fastify application in the same process.
  */
 import type { PgTable } from 'drizzle-orm/pg-core'
-import type { Database, Permission } from '../types/index.js'
+import type { AnyConsumer, Database, Permission } from '../types/index.js'
 import type { ChannelLayer } from './channel-layer.js'
+import type { CompiledConsumer } from './consumer.js'
 import { errors } from './errors.js'
 import type { ObserverHub } from './observer/hub.js'
+import type { DeliveryCache } from './observer/subscriptions.js'
 import type { Limits } from './options.js'
 import type { SocketGuard } from './socket-guard.js'
 
@@ -31,6 +33,12 @@ export interface Runtime {
   defaultErrorHandler: boolean
   /** The tables of generic consumers and model observers, by SQL name. */
   tables: Map<string, PgTable>
+  /** The consumer definitions mounted (or described) by this registration, compiled once each. */
+  compiled: WeakMap<AnyConsumer, CompiledConsumer>
+  /** Header texts most connections repeat, one copy for all of them (see `route.ts`). */
+  sharedTexts: Map<string, string>
+  /** The re-reads and frames the subscribers of one message share while it fans out. */
+  delivery: DeliveryCache
 }
 
 /** The registration's database; throws `DCRF_ERR_NO_DATABASE` when the plugin was given none. */

@@ -25,7 +25,8 @@ export const TRY_AGAIN_LATER = 1013
  * what was queued before it; one that does not is dropped, and what it pinned freed.
  */
 const CLOSE_GRACE = 3000
-const OPEN = 1
+/** `WebSocket.OPEN`, without reading it from the class on every send. */
+export const OPEN = 1
 const CLOSING = 2
 
 const kGuard = Symbol('fastify-dcrf.guard')
