@@ -20,6 +20,12 @@ type Doc = Record<string, any>
 export class Mounts {
   readonly routes: Array<{ path: string, streams: Map<string | null, AnyConsumer> }> = []
   #cached: Doc | null = null
+  readonly #compiled: WeakMap<AnyConsumer, CompiledConsumer>
+
+  /** `compiled`: the registration's compiled consumers, shared with its routes. */
+  constructor (compiled: WeakMap<AnyConsumer, CompiledConsumer>) {
+    this.#compiled = compiled
+  }
 
   add (path: string, streams: Map<string | null, AnyConsumer>): void {
     this.routes.push({ path, streams })
@@ -28,7 +34,7 @@ export class Mounts {
 
   /** The document, built on first use and whenever a route was mounted since. */
   document (options: AsyncApiOptions): Doc {
-    this.#cached ??= buildAsyncApi(this.routes, options)
+    this.#cached ??= buildAsyncApi(this.routes, options, this.#compiled)
     return this.#cached
   }
 }
@@ -135,7 +141,7 @@ const inStream = (stream: string | null, payload: Schema): Schema => stream === 
   : { type: 'object', properties: { stream: { const: stream }, payload }, required: ['stream', 'payload'] }
 
 /** Builds the AsyncAPI 3.0 document of `routes`. */
-export function buildAsyncApi (routes: ReadonlyArray<{ path: string, streams: Map<string | null, AnyConsumer> }>, options: AsyncApiOptions = {}): Doc {
+export function buildAsyncApi (routes: ReadonlyArray<{ path: string, streams: Map<string | null, AnyConsumer> }>, options: AsyncApiOptions = {}, compiledConsumers = new WeakMap<AnyConsumer, CompiledConsumer>()): Doc {
   const channels: Doc = {}
   const operations: Doc = {}
   const messages: Doc = {}
@@ -150,7 +156,7 @@ export function buildAsyncApi (routes: ReadonlyArray<{ path: string, streams: Ma
     channels[channelId] = channel
     const channelRef = { $ref: `#/channels/${channelId}` }
     for (const [stream, consumer] of streams) {
-      const compiled = compileConsumer(consumer, stream === null ? path : `${path} stream "${stream}"`)
+      const compiled = compileConsumer(consumer, stream === null ? path : `${path} stream "${stream}"`, compiledConsumers)
       const base = stream === null ? channelId : `${channelId}.${keyOf(stream)}`
       const correlationId = { location: stream === null ? '$message.payload#/request_id' : '$message.payload#/payload/request_id' }
       const addMessage = (key: string, name: string, summary: string, payload: Schema, correlated: boolean): Doc => {

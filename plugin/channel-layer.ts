@@ -226,16 +226,16 @@ export class ChannelLayer implements PublicChannelLayer {
     return new Promise((resolve, reject) => {
       let settled = false
       // The in-process emitter takes a message at once; Redis may not answer at all.
-      const timer = this.#redis ? setTimeout(() => fail(new Error(`not taken within ${this.#sendTimeout} ms`)), this.#sendTimeout) : undefined
-      const fail = (err: Error): void => {
+      const timer = this.#redis ? setTimeout(() => fail(`not taken within ${this.#sendTimeout} ms`), this.#sendTimeout) : undefined
+      const fail = (reason: string): void => {
         if (settled) return
         settled = true
         clearTimeout(timer)
         this.#dropped++
-        reject(new errors.DCRF_ERR_CHANNEL_LAYER_UNAVAILABLE(err.message))
+        reject(new errors.DCRF_ERR_CHANNEL_LAYER_UNAVAILABLE(reason))
       }
       this.emitter.emit({ topic: topicOf(group), message }, (err) => {
-        if (err) return fail(err)
+        if (err) return fail(err.message)
         if (settled) return
         settled = true
         clearTimeout(timer)

@@ -1,92 +1,41 @@
 /**
- * One consumer on one connection: DCRF's consumer instance. It owns the connection's ordered queue
- * (frames, group messages and the connect/disconnect hooks run strictly one after another, as
- * mercurius' SubscriptionConnection does), the detached actions running beside it, and the groups
- * it joined.
+ * One consumer on one connection: DCRF's consumer instance, the `ctx` of its actions. It holds the
+ * consumer's state, its ordered queue (`ordered-queue.ts`), the detached actions running beside it,
+ * its groups and subscriptions, and writes its replies; an action frame is read and run by
+ * `dispatch.ts`.
  */
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { SQL } from 'drizzle-orm'
-import type { PgTable } from 'drizzle-orm/pg-core'
 import type {
   ActionArgs,
-  ActionCall,
   ActionReturn,
-  ConsumerContext,
   ConsumerState,
   Database,
   GroupMessage,
-  Permission,
   ReplyFrame,
   ObserverSubscription,
   RequestUser,
   SerializerContext,
   SerializerLike
 } from '../types/index.js'
-import type { ChannelLayer, GroupMember } from './channel-layer.js'
-import { defaultGetActionName, groupHandlerFor, type CompiledAction, type CompiledConsumer } from './consumer.js'
+import type { GroupMember } from './channel-layer.js'
+import { groupHandlerFor, type CompiledConsumer } from './consumer.js'
 import { databaseValidationError, tableOfDatabaseError } from './db-errors.js'
-import { errors, validationError } from './errors.js'
+import { errors } from './errors.js'
 import * as generic from './generic.js'
-import { INSTANCE_MESSAGE, OBSERVER_MESSAGE, type InstanceMessage, type ObserverHub, type ObserverMessage } from './observer/hub.js'
+import { INSTANCE_MESSAGE, OBSERVER_MESSAGE, type InstanceMessage, type ObserverMessage } from './observer/hub.js'
 import { Subscriptions } from './observer/subscriptions.js'
-import type { Limits } from './options.js'
-import type { SocketGuard } from './socket-guard.js'
-import { checkAll } from './permissions.js'
-import { encodeReply, methodNotAllowed, toWireError } from './protocol.js'
-import { actionLabel, actionSettled, actionTracing, publishThrottled, throttled, traceAction } from './diagnostics.js'
-import type { ActionTraceContext } from '../types/diagnostics.js'
+import { dispatch, kDetached, kTransaction, type ActionTarget } from './dispatch.js'
+import { OrderedQueue } from './ordered-queue.js'
+import { databaseOf, type Runtime } from './runtime.js'
+import { OPEN, type SocketGuard } from './socket-guard.js'
+import { encodeReply, streamEnvelope, toWireError } from './protocol.js'
+import { actionTracing, publishThrottled, throttled, traceAction } from './diagnostics.js'
 
-/** What every connection of one plugin registration shares. */
-export interface Runtime {
-  channelLayer: ChannelLayer
-  /** Permissions of consumers that set none. */
-  permissions: readonly Permission[]
-  /** The plugin's database, wrapped for change capture; `null` when none was given. */
-  db: Database | null
-  /** The default of `atomic` (Django's `ATOMIC_REQUESTS`). */
-  atomicRequests: boolean
-  observers: ObserverHub
-  limits: Limits
-  /** The open sockets: pinged by the heartbeat, closed with 1001 when the application closes. */
-  sockets: Set<SocketGuard>
-  /**
-   * Whether the plugin registered @fastify/websocket with its default error handler: the sockets'
-   * guards can then handle their errors the same way (see `SocketGuard.handleErrors`).
-   */
-  defaultErrorHandler: boolean
-  /** The tables of generic consumers and model observers, by SQL name. */
-  tables: Map<string, PgTable>
-}
-
-type Task = () => unknown
-
-const OPEN = 1
-
-const isThenable = (value: unknown): value is PromiseLike<unknown> =>
-  typeof (value as PromiseLike<unknown> | null)?.then === 'function'
-
-/**
- * What an action receives beside its context and arguments. A class, so that the connection's
- * abort signal is created only when an action reads it.
- */
-class Call implements ActionCall {
-  readonly action: string
-  readonly requestId: unknown
-  readonly #connection: Connection
-
-  constructor (action: string, requestId: unknown, connection: Connection) {
-    this.action = action
-    this.requestId = requestId
-    this.#connection = connection
-  }
-
-  get signal (): AbortSignal {
-    return this.#connection.signal
-  }
-}
-
-export class Connection implements ConsumerContext, GroupMember {
+export class Connection implements ActionTarget, GroupMember {
+  /** The transaction of the atomic action running now (actions of a connection never overlap). */
+  [kTransaction]: Database | null = null
   readonly request: FastifyRequest
   readonly app: FastifyInstance
   readonly log: FastifyBaseLogger
@@ -105,16 +54,8 @@ export class Connection implements ConsumerContext, GroupMember {
   // Made on first use, as are the abort controller and the subscriptions: an idle connection is
   // small, and servers hold thousands.
   #groups: Set<string> | null = null
-  #detached: Map<AbortController, string> | null = null
-  /** Tasks waiting while one runs (an idle queue runs a task at once, without queueing it). */
-  #queue: Array<Task | undefined> | null = null
-  #head = 0
-  #draining = false
-  /** The queue's continuations after a task's promise settles, made on the first asynchronous task. */
-  #resume: [() => void, (err: unknown) => void] | null = null
+  readonly #queue: OrderedQueue
   #closed = false
-  /** The transaction of the atomic action running now (actions of a connection never overlap). */
-  #transaction: Database | null = null
   #subscriptions: Subscriptions | null = null
 
   constructor (runtime: Runtime, consumer: CompiledConsumer, request: FastifyRequest, app: FastifyInstance, stream: string | null) {
@@ -124,10 +65,13 @@ export class Connection implements ConsumerContext, GroupMember {
     this.app = app
     this.stream = stream
     this.log = stream === null ? request.log : request.log.child({ stream })
+    this.#queue = new OrderedQueue(this.log)
     this.#state = consumer.definition.state?.()
-    // The stream envelope is built around the payload's text: the payload is serialized only once.
-    this.#envelope = stream === null ? null : `{"stream":${JSON.stringify(stream)},"payload":`
+    this.#envelope = stream === null ? null : streamEnvelope(stream)
   }
+
+  /** The detached actions running beside the queue, made on first use. */
+  [kDetached]: Map<AbortController, string> | null = null
 
   get user (): RequestUser {
     return (this.request as { user?: RequestUser }).user as RequestUser
@@ -164,80 +108,7 @@ export class Connection implements ConsumerContext, GroupMember {
     this.socket = socket
     this.#guard = guard
     const onConnect = this.consumer.definition.onConnect
-    if (onConnect) this.#enqueue(() => onConnect(this))
-  }
-
-  // ---- the ordered queue -------------------------------------------------------------------------
-
-  #enqueue (task: Task): void {
-    if (this.#draining) {
-      (this.#queue ??= []).push(task)
-      return
-    }
-    // An idle queue runs the task at once, without queueing it.
-    this.#draining = true
-    this.#run(task)
-  }
-
-  /**
-   * Runs tasks one after another: synchronously while they complete synchronously, and a task that
-   * returns a promise holds the queue until it settles. Written without an async function on
-   * purpose: a group message delivered to thousands of connections costs them no promise of the
-   * queue's own, and a task that completes synchronously costs no turn of the microtask queue.
-   */
-  #run (task: Task | undefined): void {
-    while (task !== undefined) {
-      let result: unknown
-      try {
-        result = task()
-      } catch (err) {
-        this.#taskFailed(err)
-      }
-      if (isThenable(result)) {
-        this.#wait(result)
-        return
-      }
-      task = this.#next()
-    }
-    this.#draining = false
-  }
-
-  /** After a task ran: wait for its promise, or go on with the next task. */
-  #after (result: unknown): void {
-    if (isThenable(result)) this.#wait(result)
-    else this.#run(this.#next())
-  }
-
-  #wait (result: PromiseLike<unknown>): void {
-    this.#resume ??= [
-      () => this.#run(this.#next()),
-      (err) => {
-        this.#taskFailed(err)
-        this.#run(this.#next())
-      }
-    ]
-    result.then(this.#resume[0], this.#resume[1])
-  }
-
-  /** The next queued task, or undefined (the queue emptied) when there is none. */
-  #next (): Task | undefined {
-    const queue = this.#queue
-    if (queue === null) return undefined
-    if (this.#head < queue.length) {
-      const task = queue[this.#head]
-      queue[this.#head++] = undefined
-      return task
-    }
-    // Emptied once drained (setting the length of an empty array is not free).
-    if (this.#head !== 0) {
-      queue.length = 0
-      this.#head = 0
-    }
-    return undefined
-  }
-
-  #taskFailed (err: unknown): void {
-    this.log.error({ err }, 'consumer task failed')
+    if (onConnect) this.#queue.push(() => onConnect(this))
   }
 
   // ---- inbound -----------------------------------------------------------------------------------
@@ -247,42 +118,32 @@ export class Connection implements ConsumerContext, GroupMember {
     const guard = this.#guard!
     guard.queued(size)
     if (!guard.admit()) {
-      this.#enqueue(() => {
+      this.#queue.push(() => {
         guard.done(size)
         if (throttled.hasSubscribers) publishThrottled(this, 'rate')
         const name = typeof frame.action === 'string' ? frame.action : null
-        this.#replyError(name, frame.request_id ?? null, new errors.DCRF_ERR_THROTTLED())
+        this.replyError(name, frame.request_id ?? null, new errors.DCRF_ERR_THROTTLED())
       })
       return
     }
-    this.#enqueue(actionTracing.hasSubscribers
-      ? () => traceAction(this, frame, (trace) => this.#handleFrame(frame, guard, size, trace))
-      : () => this.#handleFrame(frame, guard, size))
+    this.#queue.push(actionTracing.hasSubscribers
+      ? () => traceAction(this, frame, (trace) => dispatch(this, this.#runtime, frame, guard, size, trace))
+      : () => dispatch(this, this.#runtime, frame, guard, size))
   }
 
   /** Queues the error reply of a frame that could not be read, so it keeps its place in the order. */
   receiveError (err: Error): void {
-    this.#enqueue(() => this.#replyError(null, null, err))
+    this.#queue.push(() => this.replyError(null, null, err))
   }
 
   /** A group message from the channel layer: handled in the queue by its `type`. */
   deliver (message: GroupMessage, group: string): void {
     if (this.#closed) return
-    if (this.#draining) {
-      if (message.type === INSTANCE_MESSAGE) this.#prefetch(message as InstanceMessage, group)
-      ;(this.#queue ??= []).push(() => this.#handleGroupMessage(message, group))
-      return
-    }
     // An idle queue handles the message at once, without making a task of it: a fan-out to
     // thousands of connections allocates nothing per connection here.
-    this.#draining = true
-    let result: unknown
-    try {
-      result = this.#handleGroupMessage(message, group)
-    } catch (err) {
-      this.#taskFailed(err)
-    }
-    this.#after(result)
+    if (this.#queue.runIfIdle(this, this.#handleGroupMessage, message, group)) return
+    if (message.type === INSTANCE_MESSAGE) this.#prefetch(message as InstanceMessage, group)
+    this.#queue.push(() => this.#handleGroupMessage(message, group))
   }
 
   /** Only an optimization: a queryset that throws here throws again, and is reported, when the event is handled. */
@@ -305,127 +166,16 @@ export class Connection implements ConsumerContext, GroupMember {
   }
 
   /**
-   * Handles a frame, then lets its socket read on (`guard.done()`), however the frame ends; a
-   * detached action's frame counts until the action ends.
-   */
-  async #handleFrame (frame: Record<string, unknown>, guard: SocketGuard, size: number, trace: ActionTraceContext | null = null): Promise<number | null | undefined> {
-    let detached = false
-    try {
-      // A client is served no faster than it reads its replies.
-      const congested = guard.congestion()
-      if (congested !== null) await congested
-      let name: unknown
-      let args: ActionArgs
-      const requestId = frame.request_id === undefined ? null : frame.request_id
-      if (this.consumer.getActionName === defaultGetActionName) {
-        const { action, request_id: _, ...rest } = frame
-        name = action
-        args = rest
-      } else {
-        const { request_id: _, ...rest } = frame
-        try {
-          ({ action: name, args } = this.consumer.getActionName(rest))
-        } catch (err) {
-          return this.#replyError(null, requestId, err)
-        }
-      }
-      if (name === undefined || name === null) {
-        return this.#replyError(null, requestId, new errors.DCRF_ERR_NO_ACTION())
-      }
-      if (trace !== null) {
-        trace.rawAction = name
-        trace.action = actionLabel(this.consumer.actions, name)
-      }
-      if (typeof name !== 'string') {
-        return this.#replyError(name, requestId, methodNotAllowed(name))
-      }
-      try {
-        // Permissions come before the lookup: an unknown action under a denying permission is a 403.
-        // checkAll answers synchronously when every check does: awaited only when it has to be.
-        const allowed = checkAll(this.consumer.permissions ?? this.#runtime.permissions, 'hasPermission', this, name, args)
-        if (allowed !== true && !await allowed) throw new errors.DCRF_ERR_PERMISSION_DENIED()
-        const compiled = this.consumer.actions.get(name)
-        if (compiled === undefined) throw methodNotAllowed(name)
-        if (compiled.permissions !== null) {
-          const allowedHere = checkAll(compiled.permissions, 'hasPermission', this, name, args)
-          if (allowedHere !== true && !await allowedHere) throw new errors.DCRF_ERR_PERMISSION_DENIED()
-        }
-        if (compiled.validate !== null) {
-          const fieldErrors = compiled.validate(args)
-          if (fieldErrors !== null) throw validationError(fieldErrors)
-        }
-        if (compiled.detached) {
-          if (!guard.detachedStarted()) {
-            if (throttled.hasSubscribers) publishThrottled(this, 'detached')
-            throw new errors.DCRF_ERR_TOO_MANY_DETACHED(this.#runtime.limits.maxDetachedActions)
-          }
-          detached = true
-          if (trace !== null) trace.detached = true
-          this.#runDetached(compiled, name, requestId, args, trace, () => {
-            guard.detachedEnded()
-            guard.done(size)
-          })
-          return
-        }
-        const call = new Call(name, requestId, this)
-        const result = (compiled.atomic ?? this.#runtime.atomicRequests)
-          ? await this.#atomically(() => compiled.handler(this, args, call))
-          : await compiled.handler(this, args, call)
-        return this.#replyResult(name, requestId, result)
-      } catch (err) {
-        if (trace !== null) trace.error = err
-        return this.#replyError(name, requestId, err)
-      }
-    } finally {
-      if (!detached) guard.done(size)
-    }
-  }
-
-  /** Runs an action in a transaction, which `ctx.db` is meanwhile; a throw rolls it back. */
-  async #atomically (run: () => ActionReturn | Promise<ActionReturn>): Promise<ActionReturn> {
-    return this.#database().transaction(async (tx) => {
-      this.#transaction = tx as Database
-      try {
-        return await run()
-      } finally {
-        this.#transaction = null
-      }
-    })
-  }
-
-  /** Runs an action beside the queue; cancelled (its signal aborted, its reply dropped) on close. */
-  #runDetached (compiled: CompiledAction, name: string, requestId: unknown, args: ActionArgs, trace: ActionTraceContext | null, ended: () => void): void {
-    const controller = new AbortController()
-    this.#detached ??= new Map()
-    this.#detached.set(controller, compiled.name)
-    const call: ActionCall = { action: name, requestId, signal: controller.signal }
-    const run = async (): Promise<void> => {
-      let status: number | null = null
-      try {
-        const result = await compiled.handler(this, args, call)
-        if (!controller.signal.aborted) status = this.#replyResult(name, requestId, result)
-      } catch (err) {
-        if (trace !== null) trace.error = err
-        if (!controller.signal.aborted) status = this.#replyError(name, requestId, err)
-      } finally {
-        this.#detached?.delete(controller)
-        ended()
-        if (trace !== null) actionSettled(trace, status)
-      }
-    }
-    run()
-  }
-
-  /**
    * Cancels the detached actions still running on this connection (all of them, or those defined
    * under the given names): their signals abort and their replies are dropped. Returns how many were running.
    */
   cancelDetached (names?: readonly string[]): number {
     let cancelled = 0
-    if (this.#detached === null) return 0
-    for (const [controller, name] of this.#detached) {
+    const detached = this[kDetached]
+    if (detached === null) return 0
+    for (const [controller, name] of detached) {
       if (names !== undefined && !names.includes(name)) continue
-      this.#detached.delete(controller)
+      detached.delete(controller)
       controller.abort()
       cancelled++
     }
@@ -435,8 +185,7 @@ export class Connection implements ConsumerContext, GroupMember {
   // ---- generic consumers ------------------------------------------------------------------------
 
   #database (): Database {
-    if (this.#runtime.db === null) throw new errors.DCRF_ERR_NO_DATABASE()
-    return this.#runtime.db
+    return databaseOf(this.#runtime)
   }
 
   #generic (): generic.GenericConfig {
@@ -444,7 +193,7 @@ export class Connection implements ConsumerContext, GroupMember {
   }
 
   get db (): Database {
-    return this.#transaction ?? this.#database()
+    return this[kTransaction] ?? this.#database()
   }
 
   getQueryset (args?: ActionArgs): SQL | undefined {
@@ -481,7 +230,7 @@ export class Connection implements ConsumerContext, GroupMember {
 
   /** The connection's subscriptions, created on first use. */
   get subscriptions (): Subscriptions {
-    this.#subscriptions ??= new Subscriptions(this, this.#runtime.observers, this.#runtime.permissions, this.#runtime.limits.maxSubscriptions)
+    this.#subscriptions ??= new Subscriptions(this, this.#runtime.observers, this.#runtime.delivery, this.#runtime.permissions, this.#runtime.limits.maxSubscriptions)
     return this.#subscriptions
   }
 
@@ -503,10 +252,10 @@ export class Connection implements ConsumerContext, GroupMember {
   }
 
   /** Replies with an action's result; returns the reply's status (`null`: no reply). */
-  #replyResult (name: string, requestId: unknown, result: ActionReturn): number | null {
+  replyResult (name: string, requestId: unknown, result: ActionReturn): number | null {
     if (result === undefined || result === null) return null
     if (typeof result !== 'object') {
-      return this.#replyError(name, requestId, new TypeError(`action "${name}" must return { data, status } or nothing`))
+      return this.replyError(name, requestId, new errors.DCRF_ERR_INVALID_ACTION_RESULT(name))
     }
     const status = result.status ?? 200
     this.#write(encodeReply(name, result.data, [], status, requestId))
@@ -514,7 +263,7 @@ export class Connection implements ConsumerContext, GroupMember {
   }
 
   /** Replies with an error; returns the reply's status. */
-  #replyError (name: unknown, requestId: unknown, err: unknown): number {
+  replyError (name: unknown, requestId: unknown, err: unknown): number {
     const wire = toWireError(this.#fromDatabase(err), this.log)
     this.#write(encodeReply(name, null, wire.errors, wire.status, requestId))
     return wire.status
@@ -578,6 +327,6 @@ export class Connection implements ConsumerContext, GroupMember {
     this.cancelDetached()
     this.#abort?.abort()
     const onDisconnect = this.consumer.definition.onDisconnect
-    if (onDisconnect) this.#enqueue(() => onDisconnect(this, code))
+    if (onDisconnect) this.#queue.push(() => onDisconnect(this, code))
   }
 }

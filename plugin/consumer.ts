@@ -122,8 +122,6 @@ export const defaultGetActionName: GetActionName = (frame) => {
   return { action: name, args }
 }
 
-const compiled = new WeakMap<AnyConsumer, CompiledConsumer>()
-
 function checkPermissions (where: string, permissions: unknown): readonly Permission[] {
   if (!Array.isArray(permissions)) {
     throw new errors.DCRF_ERR_INVALID_CONSUMER(where, 'permissions must be an array')
@@ -136,8 +134,11 @@ function checkPermissions (where: string, permissions: unknown): readonly Permis
   return permissions
 }
 
-/** Checks a definition and builds its tables; throws `DCRF_ERR_INVALID_CONSUMER` at mount time. */
-export function compileConsumer (definition: AnyConsumer, where: string): CompiledConsumer {
+/**
+ * Checks a definition and builds its tables, once per definition in `compiled`; throws
+ * `DCRF_ERR_INVALID_CONSUMER` at mount time.
+ */
+export function compileConsumer (definition: AnyConsumer, where: string, compiled: WeakMap<AnyConsumer, CompiledConsumer>): CompiledConsumer {
   const cached = compiled.get(definition)
   if (cached !== undefined) return cached
   if (typeof definition !== 'object' || definition === null) {

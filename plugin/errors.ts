@@ -34,7 +34,9 @@ export const errors = {
   DCRF_ERR_INVALID_GROUP_MESSAGE: createError('DCRF_ERR_INVALID_GROUP_MESSAGE', 'A group message needs a string "type".', 500, TypeError),
   DCRF_ERR_NO_DATABASE: createError('DCRF_ERR_NO_DATABASE', 'No database: pass `db` to fastify.register(dcrf, { db })', 500),
   DCRF_ERR_UNKNOWN_OBSERVER: createError('DCRF_ERR_UNKNOWN_OBSERVER', 'This consumer has no observer "%s"', 500),
-  DCRF_ERR_NOT_GENERIC: createError('DCRF_ERR_NOT_GENERIC', 'This consumer has no table: generic actions need `table`', 500)
+  DCRF_ERR_NOT_GENERIC: createError('DCRF_ERR_NOT_GENERIC', 'This consumer has no table: generic actions need `table`', 500),
+  DCRF_ERR_INVALID_ACTION_RESULT: createError('DCRF_ERR_INVALID_ACTION_RESULT', 'action "%s" must return { data, status } or nothing', 500, TypeError),
+  DCRF_ERR_DRIZZLE_UNSUPPORTED: createError('DCRF_ERR_DRIZZLE_UNSUPPORTED', 'fastify-dcrf does not support drizzle-orm %s: it has no %s', 500)
 } as const
 
 export type DcrfErrorCode = keyof typeof errors

@@ -13,9 +13,9 @@ import type { AnyConsumer, ConsumerRouteOptions, DcrfDecorator, DcrfOptions, Gro
 import { ChannelLayer } from './channel-layer.js'
 import { captureChanges } from './observer/capture.js'
 import { ObserverHub } from './observer/hub.js'
+import { DeliveryCache } from './observer/subscriptions.js'
 import { ExternalChanges } from './observer/external.js'
-import { errors } from './errors.js'
-import type { Runtime } from './connection.js'
+import { databaseOf, type Runtime } from './runtime.js'
 import { resolveOptions } from './options.js'
 import { checkAsyncApiOptions, Mounts } from './asyncapi.js'
 import { handshakeStarted, mountConsumer, mountMultiplexer, watchConnections } from './route.js'
@@ -26,7 +26,6 @@ const GOING_AWAY = 1001
 const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, options) {
   const resolved = resolveOptions(options)
   const asyncapi = checkAsyncApiOptions(options.asyncapi)
-  const mounts = new Mounts()
   const registersWebsocket = !fastify.hasDecorator('websocketServer')
   const channelLayer = new ChannelLayer(resolved.channelLayer, fastify.log)
   const observers = new ObserverHub(channelLayer, fastify.log)
@@ -43,8 +42,12 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
     limits: resolved.limits,
     sockets: new Set(),
     defaultErrorHandler: registersWebsocket && resolved.websocket.errorHandler === undefined,
-    tables: new Map()
+    tables: new Map(),
+    compiled: new WeakMap(),
+    sharedTexts: new Map(),
+    delivery: new DeliveryCache()
   }
+  const mounts = new Mounts(runtime.compiled)
 
   const { handshakeTimeout, heartbeatInterval } = resolved.limits
   if (handshakeTimeout > 0) {
@@ -122,8 +125,7 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
             return observers.signal(signal, payload)
           },
           get db () {
-            if (runtime.db === null) throw new errors.DCRF_ERR_NO_DATABASE()
-            return runtime.db
+            return databaseOf(runtime)
           },
           asyncapi () {
             return mounts.document(asyncapi)

@@ -76,8 +76,17 @@ export function parseFrame (raw: Buffer | ArrayBuffer | Buffer[], isBinary: bool
   return frame
 }
 
+/** Whether a parsed JSON value is an object (not `null`, not an array): what DCRF calls a dictionary. */
 export function isPlainObject (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/**
+ * The text a multiplexed frame of `stream` starts with, `{"stream":…,"payload":`; the frame is it,
+ * the payload's text, and `}`, so that the payload is serialized only once.
+ */
+export function streamEnvelope (stream: string): string {
+  return `{"stream":${JSON.stringify(stream)},"payload":`
 }
 
 /** The `Method "x" not allowed.` error; a name that is not a string is shown as its JSON. */

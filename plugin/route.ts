@@ -10,12 +10,13 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, 
 import { getTableName } from 'drizzle-orm'
 import type { WebSocket } from 'ws'
 import type { AnyConsumer, ConsumerRouteOptions } from '../types/index.js'
-import { Connection, type Runtime } from './connection.js'
+import { Connection } from './connection.js'
+import type { Runtime } from './runtime.js'
 import { compileConsumer } from './consumer.js'
 import { subscribeInstance } from './mixins/instance.js'
 import { errors } from './errors.js'
 import { checkAll } from './permissions.js'
-import { encodeReply, isPlainObject, parseFrame, toWireError } from './protocol.js'
+import { encodeReply, isPlainObject, parseFrame, streamEnvelope, toWireError } from './protocol.js'
 import { connectionClose, connectionOpen, connectionOpened, refusedHook } from './diagnostics.js'
 import { each, SocketGuard, type Consumers, type Route } from './socket-guard.js'
 
@@ -24,7 +25,7 @@ import { each, SocketGuard, type Consumers, type Route } from './socket-guard.js
  * consumer's connection is `request.dcrf` too), and the reply, whose hold on the socket the handler
  * releases. Forgotten by the handler, so the request gains no property of ours.
  */
-const upgrades = new WeakMap<FastifyRequest, { consumers: Consumers, reply: FastifyReply }>()
+const upgrades = new WeakMap<FastifyRequest, { consumers: Consumers<Connection>, reply: FastifyReply }>()
 
 /** Runs the connect checks of every consumer of the route; throws the refusal (401/403). */
 async function connectAll (runtime: Runtime, connections: Iterable<Connection>): Promise<void> {
@@ -46,7 +47,7 @@ function mountRoute (
   routeOptions: ConsumerRouteOptions,
   onMessage: Route['onMessage']
 ): void {
-  const compiled = new Map([...streams].map(([name, consumer]) => [name, compileConsumer(consumer, name === null ? path : `${path} stream "${name}"`)]))
+  const compiled = new Map([...streams].map(([name, consumer]) => [name, compileConsumer(consumer, name === null ? path : `${path} stream "${name}"`, runtime.compiled)]))
   for (const consumer of compiled.values()) {
     if (consumer.generic !== null) runtime.tables.set(consumer.generic.tableName, consumer.generic.table)
     for (const [name, definition] of Object.entries(consumer.definition.observers ?? {})) {
@@ -91,7 +92,7 @@ function mountRoute (
   const userOnResponse = routeOptions.onResponse
   const onResponse = [...(userOnResponse === undefined ? [] : Array.isArray(userOnResponse) ? userOnResponse : [userOnResponse]), refusedHook(path)]
 
-  const route: Route = { runtime, maxFrameSize, onMessage }
+  const route: Route = { limits: runtime.limits, sockets: runtime.sockets, maxFrameSize, onMessage }
   app.route({
     ...routeOptions,
     method: 'GET',
@@ -133,16 +134,16 @@ function release (runtime: Runtime, guard: SocketGuard, request: FastifyRequest,
   // The error listener @fastify/websocket adds keeps the reply. Unless the application chose how
   // socket errors are handled (its own @fastify/websocket, or an errorHandler), the guard handles them.
   if (runtime.defaultErrorHandler) guard.handleErrors()
-  shareHeaders(request.raw)
+  shareHeaders(runtime.sharedTexts, request.raw)
 }
 
 /**
  * Header texts most connections repeat (the names, `websocket`, the host, the user agent…), one copy
- * for all of them: a connection keeps its headers as long as it lives (`ctx.request.headers`), and
- * copies of its own would cost it more than all the rest of its request. At most MAX_SHARED texts
- * of at most MAX_SHARED_LENGTH characters, the first seen: clients sending new ones cannot grow it.
+ * for all the connections of a registration (`runtime.sharedTexts`): a connection keeps its headers
+ * as long as it lives (`ctx.request.headers`), and copies of its own would cost it more than all the
+ * rest of its request. At most MAX_SHARED texts of at most MAX_SHARED_LENGTH characters, the first
+ * seen: clients sending new ones cannot grow it.
  */
-const sharedTexts = new Map<string, string>()
 const MAX_SHARED = 1000
 const MAX_SHARED_LENGTH = 256
 /** The headers whose values repeat across connections: never a key, a cookie or a credential. */
@@ -151,7 +152,7 @@ const REPEATED_VALUES = new Set([
   'accept-language', 'sec-websocket-version', 'sec-websocket-extensions'
 ])
 
-function share (text: string): string {
+function share (sharedTexts: Map<string, string>, text: string): string {
   const copy = sharedTexts.get(text)
   if (copy !== undefined) return copy
   if (sharedTexts.size < MAX_SHARED && text.length <= MAX_SHARED_LENGTH) sharedTexts.set(text, text)
@@ -159,22 +160,17 @@ function share (text: string): string {
 }
 
 /** Swaps the request's header texts for their shared copies: the same text, nothing else changes. */
-function shareHeaders (raw: IncomingMessage): void {
+function shareHeaders (sharedTexts: Map<string, string>, raw: IncomingMessage): void {
   const { rawHeaders, headers } = raw
   // `app.injectWS` upgrades are plain objects, without raw headers.
   if (rawHeaders === undefined) return
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i] = share(rawHeaders[i])
+    const name = rawHeaders[i] = share(sharedTexts, rawHeaders[i])
     const key = name.toLowerCase()
     if (!REPEATED_VALUES.has(key)) continue
-    const value = rawHeaders[i + 1] = share(rawHeaders[i + 1])
+    const value = rawHeaders[i + 1] = share(sharedTexts, rawHeaders[i + 1])
     if (headers[key] === value) headers[key] = value
   }
-}
-
-/** A frame of a stream of a multiplexed socket, around the payload's text. */
-function inStream (stream: string, text: string): string {
-  return `{"stream":${JSON.stringify(stream)},"payload":${text}}`
 }
 
 interface Clock {
@@ -302,7 +298,7 @@ export function mountMultiplexer (app: FastifyInstance, runtime: Runtime, maxFra
     if (connection === undefined) {
       const wire = toWireError(new errors.DCRF_ERR_UNKNOWN_STREAM(stream), log)
       const p = isPlainObject(payload) ? payload : {}
-      guard.send(inStream(stream, encodeReply(p.action ?? null, null, wire.errors, wire.status, p.request_id ?? null)))
+      guard.send(streamEnvelope(stream) + encodeReply(p.action ?? null, null, wire.errors, wire.status, p.request_id ?? null) + '}')
       return
     }
     if (!isPlainObject(payload)) {

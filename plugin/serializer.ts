@@ -98,7 +98,8 @@ function withMaxLength (schema: TSchema, column: TSchema): TSchema {
   }
 }
 
-const isPlainObject = (value: object): boolean => {
+/** Whether an object is a dictionary (`{}` or `Object.create(null)`), not a class instance. */
+const hasPlainPrototype = (value: object): boolean => {
   const proto = Object.getPrototypeOf(value)
   return proto === Object.prototype || proto === null
 }
@@ -245,7 +246,7 @@ export function serializer<
 
   async function validate (data: unknown, { partial = false, context = {} }: ValidateOptions = {}): Promise<ValidatedOf<TTable>> {
     if (data === null || data === undefined) throw validationError({ non_field_errors: ['No data provided'] })
-    if (typeof data !== 'object' || !isPlainObject(data)) {
+    if (typeof data !== 'object' || !hasPlainPrototype(data)) {
       throw validationError({ non_field_errors: [`Invalid data. Expected a dictionary, but got ${pythonType(data)}.`] })
     }
     const input = data as Record<string, unknown>

@@ -10,7 +10,7 @@
 import type { Socket } from 'node:net'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
-import { Connection, type Runtime } from './connection.js'
+import type { Limits } from './options.js'
 import * as diagnostics from './diagnostics.js'
 
 /** A WebSocket close code: the message was too big (RFC 6455). */
@@ -25,24 +25,36 @@ export const TRY_AGAIN_LATER = 1013
  * what was queued before it; one that does not is dropped, and what it pinned freed.
  */
 const CLOSE_GRACE = 3000
-const OPEN = 1
+/** `WebSocket.OPEN`, without reading it from the class on every send. */
+export const OPEN = 1
 const CLOSING = 2
 
 const kGuard = Symbol('fastify-dcrf.guard')
 
 type GuardedSocket = WebSocket & { [kGuard]: SocketGuard }
 
+/** What the guard needs of each consumer on its socket. */
+export interface SocketConsumer {
+  readonly request: FastifyRequest
+  /** The socket closed with `code`. */
+  handleClose: (code: number) => void
+}
+
 /**
  * The consumers of one socket: the connection of a plain consumer, or one connection per stream of
  * a multiplexer.
  */
-export type Consumers = Connection | Map<string | null, Connection>
+export type Consumers<C extends SocketConsumer = SocketConsumer> = C | Map<string | null, C>
 
-export const each = (consumers: Consumers): Iterable<Connection> => consumers instanceof Connection ? [consumers] : consumers.values()
+/** The consumers of one socket, one by one. */
+export const each = <C extends SocketConsumer>(consumers: Consumers<C>): Iterable<C> =>
+  consumers instanceof Map ? consumers.values() : [consumers]
 
 /** What the sockets of one route share. */
 export interface Route {
-  runtime: Runtime
+  limits: Limits
+  /** The registration's open sockets, which a guard joins while its socket is open. */
+  sockets: Set<SocketGuard>
   maxFrameSize: number
   /** Reads a frame of `size` bytes, within the size limit, and hands it to the socket's consumers. */
   onMessage: (guard: SocketGuard, data: RawData, isBinary: boolean, size: number) => void
@@ -122,7 +134,7 @@ export class SocketGuard {
     ;(socket as GuardedSocket)[kGuard] = this
     socket.on('message', onMessage)
     socket.on('close', onClose)
-    route.runtime.sockets.add(this)
+    route.sockets.add(this)
   }
 
   /**
@@ -161,7 +173,7 @@ export class SocketGuard {
   closed (code: number): void {
     // The grace of a close the server began runs on when the application closes: the socket is gone once it ends.
     if (this.#grace !== null && this.socket.readyState === 3) clearTimeout(this.#grace)
-    this.#route.runtime.sockets.delete(this)
+    this.#route.sockets.delete(this)
     if (diagnostics.connectionClose.hasSubscribers) {
       diagnostics.connectionClosed(diagnostics.routeOfConsumers(this.consumers), code, diagnostics.requestOfConsumers(this.consumers), this)
     }
@@ -194,7 +206,7 @@ export class SocketGuard {
 
   /** Whether one more frame is within the rate limit (always, without one). */
   admit (): boolean {
-    const limit = this.#route.runtime.limits.rateLimit
+    const limit = this.#route.limits.rateLimit
     if (limit === null) return true
     const now = Date.now()
     if (now - this.#windowStart >= limit.timeWindow) {
@@ -206,7 +218,7 @@ export class SocketGuard {
 
   /** A frame of `size` bytes entered a queue: past a limit, stop reading the socket. */
   queued (size: number): void {
-    const limits = this.#route.runtime.limits
+    const limits = this.#route.limits
     this.#pendingBytes += size
     if ((++this.#pending >= limits.maxQueuedFrames || this.#pendingBytes >= limits.maxQueuedBytes) && !this.#paused) {
       this.#paused = true
@@ -217,7 +229,7 @@ export class SocketGuard {
 
   /** A frame left its queue (or its detached action ended): once half drained, read again. */
   done (size: number): void {
-    const limits = this.#route.runtime.limits
+    const limits = this.#route.limits
     this.#pending--
     this.#pendingBytes -= size
     if (this.#paused && this.#pending <= limits.maxQueuedFrames / 2 && this.#pendingBytes <= limits.maxQueuedBytes / 2) {
@@ -234,7 +246,7 @@ export class SocketGuard {
    */
   congestion (): Promise<void> | null {
     const transport = this.#transport
-    if (transport === undefined || this.socket.bufferedAmount <= this.#route.runtime.limits.maxBufferedBytes / 2) return null
+    if (transport === undefined || this.socket.bufferedAmount <= this.#route.limits.maxBufferedBytes / 2) return null
     this.#drained ??= new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer)
@@ -244,7 +256,7 @@ export class SocketGuard {
         resolve()
       }
       const timer = setTimeout(() => {
-        if (this.socket.bufferedAmount > this.#route.runtime.limits.maxBufferedBytes / 2) this.#tooSlow()
+        if (this.socket.bufferedAmount > this.#route.limits.maxBufferedBytes / 2) this.#tooSlow()
         done()
       }, CLOSE_GRACE)
       timer.unref()
@@ -256,7 +268,7 @@ export class SocketGuard {
 
   /** Whether one more detached action may start on this socket; if so it counts until `detachedEnded`. */
   detachedStarted (): boolean {
-    if (this.#detached >= this.#route.runtime.limits.maxDetachedActions) return false
+    if (this.#detached >= this.#route.limits.maxDetachedActions) return false
     this.#detached++
     return true
   }
@@ -271,7 +283,7 @@ export class SocketGuard {
    */
   send (text: string): void {
     if (this.#overflowed || this.socket.readyState !== OPEN) return
-    const { maxBufferedBytes } = this.#route.runtime.limits
+    const { maxBufferedBytes } = this.#route.limits
     if (this.socket.bufferedAmount > maxBufferedBytes) {
       this.#tooSlow()
       return
@@ -283,7 +295,7 @@ export class SocketGuard {
   #tooSlow (): void {
     if (this.#overflowed) return
     this.#overflowed = true
-    const { maxBufferedBytes } = this.#route.runtime.limits
+    const { maxBufferedBytes } = this.#route.limits
     if (diagnostics.slowClose.hasSubscribers) diagnostics.publishSlowClose(diagnostics.routeOfConsumers(this.consumers), this.socket.bufferedAmount, maxBufferedBytes)
     this.log.info({ bufferedAmount: this.socket.bufferedAmount, maxBufferedBytes }, 'client too slow: closing the socket')
     // A peer that reads slowly gets the close frame after what is queued; one that reads nothing is dropped.

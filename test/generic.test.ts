@@ -102,6 +102,10 @@ for (const backend of backends) {
     assert.deepEqual(await client.request({ action: 'patch', request_id: 10, pk: 404, data: {} }), missing('patch', 10))
     assert.deepEqual(await client.request({ action: 'patch', request_id: 11, pk: 1 }), reply('patch', null, 400, 11, [{ data: ['This field is required.'] }]))
     assert.deepEqual(await client.request({ action: 'create', request_id: 12, data: [1] }), reply('create', null, 400, 12, [{ data: ['Invalid data. Expected a dictionary, but got list.'] }]))
+    // Python's type names, as DRF prints them.
+    assert.deepEqual(await client.request({ action: 'create', request_id: 13, data: 5 }), reply('create', null, 400, 13, [{ data: ['Invalid data. Expected a dictionary, but got int.'] }]))
+    assert.deepEqual(await client.request({ action: 'create', request_id: 14, data: true }), reply('create', null, 400, 14, [{ data: ['Invalid data. Expected a dictionary, but got bool.'] }]))
+    assert.deepEqual(await client.request({ action: 'create', request_id: 15, data: 1.5 }), reply('create', null, 400, 15, [{ data: ['Invalid data. Expected a dictionary, but got float.'] }]))
   })
 
   test(`[${backend.name}] default writes find their row by its lookup in one statement, with DCRF's replies`, async (t) => {

@@ -19,6 +19,7 @@ import type {
 import { notFound, validationError } from '../errors.js'
 import { genericOf, lookupWhere, writing, type GenericConfig } from '../generic.js'
 import { isPlainObject } from '../protocol.js'
+import { pythonType } from '../serializer-fields.js'
 
 type Row = Record<string, unknown>
 type Ctx = AnyContext
@@ -30,7 +31,7 @@ function dataOf (args: ActionArgs): Row {
   const { data } = args
   if (data === undefined || data === null) throw validationError({ data: ['This field is required.'] })
   if (!isPlainObject(data)) {
-    throw validationError({ data: [`Invalid data. Expected a dictionary, but got ${Array.isArray(data) ? 'list' : typeof data === 'string' ? 'str' : typeof data}.`] })
+    throw validationError({ data: [`Invalid data. Expected a dictionary, but got ${pythonType(data)}.`] })
   }
   return data
 }

@@ -19,7 +19,8 @@ import { netEffect, type Change, type ChangeAction, type ChangeEvent } from './c
 import { executeCaptured, prepareCaptured, type Outcome, type WriteBuilder } from './statement.js'
 import { tableInfo } from './table-info.js'
 
-export type { ChangeAction, ChangeEvent, Row } from './change.js'
+export type { ChangeAction, ChangeEvent } from './change.js'
+export type { Row } from './table-info.js'
 
 /** Options of {@link captureChanges}. */
 export interface CaptureOptions {

@@ -3,10 +3,7 @@
  * the last state of a row per transaction reaches observers (DCRF's "last change per row").
  */
 import type { PgTable } from 'drizzle-orm/pg-core'
-import { pkOf, type TableInfo } from './table-info.js'
-
-/** A row as Drizzle reads it: keyed by the table's JS property names. */
-export type Row = Record<string, unknown>
+import { pkOf, type Row, type TableInfo } from './table-info.js'
 
 /** The kind of change, as DCRF's model observers name it. */
 export type ChangeAction = 'create' | 'update' | 'delete'

@@ -24,10 +24,10 @@ import { sql, type SQL } from 'drizzle-orm'
 import type { PgTable } from 'drizzle-orm/pg-core'
 import type { Database, ExternalChangesGap, ExternalChangesOptions, ExternalListen } from '../../types/index.js'
 import { errors } from '../errors.js'
-import { netEffect, type Change, type Row } from './change.js'
+import { netEffect, type Change } from './change.js'
 import { DEFAULT_CHANNEL, identityOf, schemaOf } from './external-sql.js'
 import type { ObserverHub } from './hub.js'
-import { keyOf, type TableInfo } from './table-info.js'
+import { keyOf, type Row, type TableInfo } from './table-info.js'
 
 /** The signal emitted when external changes may have been missed: its payload is an {@link ExternalChangesGap}. */
 export const EXTERNAL_CHANGES_GAP = 'dcrf.external_changes.gap'

@@ -25,9 +25,11 @@ import {
   type PgUpdateConfig,
   type SelectedFieldsOrdered
 } from 'drizzle-orm/pg-core'
-import type { Change, ChangeAction, Row } from './change.js'
+import { npmVersion } from 'drizzle-orm/version'
+import { errors } from '../errors.js'
+import type { Change, ChangeAction } from './change.js'
 import { shapeOf } from './shape.js'
-import { keyOf, type TableInfo } from './table-info.js'
+import { keyOf, type Row, type TableInfo } from './table-info.js'
 import { captureMarker } from './external-sql.js'
 
 /** The internals of Drizzle's insert/update/delete builders (drizzle-orm 0.45) that capture reads. */
@@ -55,7 +57,7 @@ interface DialectInternals {
 type MapResultRow = (fields: SelectedFieldsOrdered, row: unknown[], joinsNotNullableMap?: Record<string, boolean>) => unknown
 // Drizzle's own row mapper, exported at run time but not in its types.
 const mapResultRow = (drizzle as unknown as { mapResultRow: MapResultRow }).mapResultRow
-if (typeof mapResultRow !== 'function') throw new Error('fastify-dcrf: this drizzle-orm version has no mapResultRow')
+if (typeof mapResultRow !== 'function') throw new errors.DCRF_ERR_DRIZZLE_UNSUPPORTED(npmVersion, 'mapResultRow')
 
 const OLD = sql.identifier('__dcrf_old')
 const PREVIOUS = sql.identifier('__dcrf_prev')

@@ -27,7 +27,7 @@ interface InstanceSubscription {
 }
 
 /**
- * What the subscribers of one instance message share in this process, per table object and
+ * What the subscribers of one instance message share in one registration, per table object and
  * distinct queryset: the re-read of the row, and the update frame built from it (up to its
  * `request_id`) per serializer whose output depends on the row alone. Keyed by the message object,
  * which the channel layer hands to every member of the group alike, and forgotten with it.
@@ -51,14 +51,16 @@ interface SharedFrame {
   /** Settles once every waiting subscriber has been sent its frames. */
   sent: Promise<void>
 }
-const rereads = new WeakMap<InstanceMessage, Map<string, SharedRead>>()
-// The reads of the message delivered last: a fan-out asks for the same message many times in a
-// row, and a variable is quicker to ask than the WeakMap.
-let lastMessage: InstanceMessage | null = null
-let lastReads: Map<string, SharedRead> | null = null
 
-/** The frame prefix of an observer message (its data as JSON), built once per message and process. */
-const observedFrames = new WeakMap<ObserverMessage, string>()
+/** What the consumer instances of one registration share while a message fans out to them. */
+export class DeliveryCache {
+  readonly rereads = new WeakMap<InstanceMessage, Map<string, SharedRead>>()
+  // A fan-out asks for the same message many times in a row: a field is quicker to ask than the WeakMap.
+  lastMessage: InstanceMessage | null = null
+  lastReads: Map<string, SharedRead> | null = null
+  /** The frame prefix of an observer message (its data as JSON), built once per message. */
+  readonly observedFrames = new WeakMap<ObserverMessage, string>()
+}
 
 /** The connection the subscriptions belong to. */
 export interface SubscriptionsHost extends ConsumerContext<any, any> {
@@ -70,6 +72,7 @@ export interface SubscriptionsHost extends ConsumerContext<any, any> {
 export class Subscriptions {
   #ctx: SubscriptionsHost
   #hub: ObserverHub
+  #shared: DeliveryCache
   #defaultPermissions: readonly Permission[]
   /** Observer channel groups → the request ids subscribed through them. */
   #observed = new Map<string, RequestIds>()
@@ -78,9 +81,10 @@ export class Subscriptions {
 
   #max: number
 
-  constructor (ctx: SubscriptionsHost, hub: ObserverHub, defaultPermissions: readonly Permission[], maxSubscriptions: number) {
+  constructor (ctx: SubscriptionsHost, hub: ObserverHub, shared: DeliveryCache, defaultPermissions: readonly Permission[], maxSubscriptions: number) {
     this.#ctx = ctx
     this.#hub = hub
+    this.#shared = shared
     this.#defaultPermissions = defaultPermissions
     this.#max = maxSubscriptions
   }
@@ -198,6 +202,7 @@ export class Subscriptions {
     }
     // One frame per subscribing request id; the data is serialized once per message for all of
     // them, and the request ids are kept as JSON already (the keys of `ids`).
+    const observedFrames = this.#shared.observedFrames
     let prefix = observedFrames.get(message)
     if (prefix === undefined) {
       prefix = rawReplyPrefix(message.action, JSON.stringify(message.data ?? null), 200)
@@ -277,7 +282,7 @@ export class Subscriptions {
     this.#sharedRead(message, subscription)
   }
 
-  /** The re-read of the row of a message through this connection's queryset, shared in this process. */
+  /** The re-read of the row of a message through this connection's queryset, shared in the registration. */
   #sharedRead (message: InstanceMessage, subscription: InstanceSubscription): SharedRead {
     const ctx = this.#ctx
     const queryset = ctx.consumer.definition.queryset === undefined ? undefined : ctx.getQueryset({ pk: subscription.lookup })
@@ -285,13 +290,14 @@ export class Subscriptions {
     // Per table object (another definition of the same SQL table reads other keys) and queryset;
     // consumers without a queryset (the common case) share one read, with no SQL to render as a key.
     const key = queryset === undefined ? generic.readKey : generic.readKey + querysetKey(ctx.db, queryset)
-    let reads = lastMessage === message ? lastReads! : rereads.get(message)
+    const cache = this.#shared
+    let reads = cache.lastMessage === message ? cache.lastReads! : cache.rereads.get(message)
     if (reads === undefined) {
       reads = new Map()
-      rereads.set(message, reads)
+      cache.rereads.set(message, reads)
     }
-    lastMessage = message
-    lastReads = reads
+    cache.lastMessage = message
+    cache.lastReads = reads
     let shared = reads.get(key)
     if (shared === undefined) {
       // Without a queryset every row is visible: the row the update committed is what a re-read

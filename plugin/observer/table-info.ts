@@ -4,7 +4,9 @@
  */
 import { getTableColumns } from 'drizzle-orm'
 import { getTableConfig, type PgColumn, type PgTable } from 'drizzle-orm/pg-core'
-import type { Row } from './change.js'
+
+/** A row as Drizzle reads it: keyed by the table's JS property names. */
+export type Row = Record<string, unknown>
 
 // Drizzle's table symbols (global `Symbol.for` names, not part of its typed surface).
 const kOriginalName = Symbol.for('drizzle:OriginalName')
