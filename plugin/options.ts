@@ -5,6 +5,7 @@
 import type { Database, DcrfOptions, ExternalChangesOptions, Permission } from '../types/index.js'
 import { is } from 'drizzle-orm'
 import { PgTable } from 'drizzle-orm/pg-core'
+import { checkChannel } from './observer/external-sql.js'
 import { tableInfo } from './observer/table-info.js'
 import { errors } from './errors.js'
 
@@ -124,9 +125,7 @@ function checkExternalChanges (options: ExternalChangesOptions, db: Database | n
     const info = tableInfo(table)
     if (info.pk.length === 0) fail('externalChanges.tables', `table ${info.identity} has no primary key`)
   }
-  if (channel !== undefined && (typeof channel !== 'string' || !/^[a-z_][a-z0-9_]{0,62}$/.test(channel))) {
-    fail('externalChanges.channel', 'must be a lowercase identifier (letters, digits, underscores)')
-  }
+  if (channel !== undefined) checkChannel(channel)
   if (listener !== undefined && (typeof listener !== 'function' && (typeof listener !== 'object' || listener === null || typeof (listener as { listen?: unknown }).listen !== 'function'))) {
     fail('externalChanges.listener', 'must be a postgres.js client, a PGlite database or a listen function')
   }

@@ -164,9 +164,10 @@ function triggerStatements (table: PgTable, channel: string): string[] {
   return statements
 }
 
-function checkChannel (channel: string): string {
+/** A NOTIFY channel name the trigger and both drivers take as it is; throws the option error otherwise. */
+export function checkChannel (channel: unknown): string {
   // PGlite puts the channel into LISTEN unquoted
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new errors.DCRF_ERR_INVALID_OPTION('externalChanges.channel', 'must be a lowercase identifier (letters, digits, underscores)')
+  if (typeof channel !== 'string' || !/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new errors.DCRF_ERR_INVALID_OPTION('externalChanges.channel', 'must be a lowercase identifier (letters, digits, underscores)')
   return channel
 }
 
