@@ -113,13 +113,12 @@ export class Connection implements ActionTarget, GroupMember {
 
   // ---- inbound -----------------------------------------------------------------------------------
 
-  /** Queues a parsed frame of `size` bytes; a frame over the rate limit is answered 429 in its place instead. */
-  receive (frame: Record<string, unknown>, size: number): void {
+  /** Queues a parsed frame of `size` bytes; one over the rate limit is answered 429 in its place. */
+  receive (frame: Record<string, unknown>, size: number, admitted: boolean): void {
     const guard = this.#guard!
-    guard.queued(size)
-    if (!guard.admit()) {
+    if (!admitted) {
       this.#queue.push(() => {
-        guard.done(size)
+        guard.release(size)
         if (throttled.hasSubscribers) publishThrottled(this, 'rate')
         const name = typeof frame.action === 'string' ? frame.action : null
         this.replyError(name, frame.request_id ?? null, new errors.DCRF_ERR_THROTTLED())
@@ -131,9 +130,12 @@ export class Connection implements ActionTarget, GroupMember {
       : () => dispatch(this, this.#runtime, frame, guard, size))
   }
 
-  /** Queues the error reply of a frame that could not be read, so it keeps its place in the order. */
-  receiveError (err: Error): void {
-    this.#queue.push(() => this.replyError(null, null, err))
+  /** Queues the error reply of a frame of `size` bytes that could not be read, in its place in the order. */
+  receiveError (err: Error, size: number): void {
+    this.#queue.push(() => {
+      this.#guard!.release(size)
+      this.replyError(null, null, err)
+    })
   }
 
   /** A group message from the channel layer: handled in the queue by its `type`. */

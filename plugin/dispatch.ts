@@ -51,7 +51,7 @@ class Call implements ActionCall {
 }
 
 /**
- * Handles an action frame of `size` bytes, then lets its socket read on (`guard.done()`), however
+ * Handles an action frame of `size` bytes, then releases it (`guard.release()`), however
  * the frame ends; a detached action's frame counts until the action ends. Resolves to the reply's
  * status (`null`: no reply; `undefined`: detached, settled later).
  */
@@ -103,16 +103,13 @@ export async function dispatch (target: ActionTarget, runtime: Runtime, frame: R
         if (fieldErrors !== null) throw validationError(fieldErrors)
       }
       if (compiled.detached) {
-        if (!guard.detachedStarted()) {
+        if (!guard.startDetached()) {
           if (throttled.hasSubscribers) publishThrottled(target, 'detached')
           throw new errors.DCRF_ERR_TOO_MANY_DETACHED(runtime.limits.maxDetachedActions)
         }
         detached = true
         if (trace !== null) trace.detached = true
-        runDetached(target, compiled, name, requestId, args, trace, () => {
-          guard.detachedEnded()
-          guard.done(size)
-        })
+        runDetached(target, compiled, name, requestId, args, trace, () => guard.endDetached(size))
         return
       }
       const call = new Call(name, requestId, target)
@@ -125,7 +122,7 @@ export async function dispatch (target: ActionTarget, runtime: Runtime, frame: R
       return target.replyError(name, requestId, err)
     }
   } finally {
-    if (!detached) guard.done(size)
+    if (!detached) guard.release(size)
   }
 }
 

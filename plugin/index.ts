@@ -18,7 +18,8 @@ import { ExternalChanges } from './observer/external.js'
 import { databaseOf, type Runtime } from './runtime.js'
 import { resolveOptions } from './options.js'
 import { checkAsyncApiOptions, Mounts } from './asyncapi.js'
-import { handshakeStarted, mountConsumer, mountMultiplexer, watchConnections } from './route.js'
+import { mountConsumer, mountMultiplexer } from './route.js'
+import { startHandshakeClock, watchConnections } from './upgrade.js'
 
 /** A WebSocket close code: the server is going away (RFC 6455). */
 const GOING_AWAY = 1001
@@ -53,7 +54,7 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
   if (handshakeTimeout > 0) {
     watchConnections(fastify.server, handshakeTimeout, fastify.log)
     fastify.addHook('onRequest', (request, _reply, done) => {
-      handshakeStarted(request, handshakeTimeout)
+      startHandshakeClock(request, handshakeTimeout)
       done()
     })
   }
@@ -80,7 +81,7 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
     for (const guard of runtime.sockets) {
       guard.closeAndDrain(GOING_AWAY, 'Server shutting down')
       // Without waiting for the closing handshake: detached work stops and groups are left now.
-      guard.closed(GOING_AWAY)
+      guard.handleClose(GOING_AWAY)
     }
     done()
   })

@@ -35,7 +35,7 @@ export interface Runtime {
   tables: Map<string, PgTable>
   /** The consumer definitions mounted (or described) by this registration, compiled once each. */
   compiled: WeakMap<AnyConsumer, CompiledConsumer>
-  /** Header texts most connections repeat, one copy for all of them (see `route.ts`). */
+  /** Header texts most connections repeat, one copy for all of them (see `upgrade.ts`). */
   sharedTexts: Map<string, string>
   /** The re-reads and frames the subscribers of one message share while it fans out. */
   delivery: DeliveryCache

@@ -56,8 +56,11 @@ export interface Route {
   /** The registration's open sockets, which a guard joins while its socket is open. */
   sockets: Set<SocketGuard>
   maxFrameSize: number
-  /** Reads a frame of `size` bytes, within the size limit, and hands it to the socket's consumers. */
-  onMessage: (guard: SocketGuard, data: RawData, isBinary: boolean, size: number) => void
+  /**
+   * Reads a frame of `size` bytes, within the size limit, and hands it to the socket's consumers,
+   * which `release` it once handled; `admitted` is false over the rate limit.
+   */
+  onMessage: (guard: SocketGuard, data: RawData, isBinary: boolean, size: number, admitted: boolean) => void
 }
 
 function frameSize (data: RawData): number {
@@ -81,7 +84,7 @@ function onMessage (this: WebSocket, data: RawData, isBinary: boolean): void {
 function onClose (this: WebSocket, code: number): void {
   const guard = guardOf(this)
   try {
-    guard.closed(code)
+    guard.handleClose(code)
   } catch (err) {
     guard.fault(err)
   }
@@ -150,7 +153,10 @@ export class SocketGuard {
     this.socket.on('error', onError)
   }
 
-  /** A frame arrived: past `maxFrameSize` the socket is closed with 1009. */
+  /**
+   * A frame arrived: past `maxFrameSize` the socket is closed with 1009; else it counts against the
+   * queue limits until `release` and the rate limit, and is handed on.
+   */
   receive (data: RawData, isBinary: boolean): void {
     const { maxFrameSize } = this.#route
     const size = frameSize(data)
@@ -161,7 +167,8 @@ export class SocketGuard {
       this.closeAndDrain(MESSAGE_TOO_BIG, 'Message too big')
       return
     }
-    this.#route.onMessage(this, data, isBinary, size)
+    this.#hold(size)
+    this.#route.onMessage(this, data, isBinary, size, this.#admit())
   }
 
   /** Reports a frame that `ws` refused for exceeding its `maxPayload` (the plugin's `maxFrameSize`). */
@@ -170,7 +177,7 @@ export class SocketGuard {
   }
 
   /** The socket closed (or the server is going away): every consumer on it cleans up. */
-  closed (code: number): void {
+  handleClose (code: number): void {
     // The grace of a close the server began runs on when the application closes: the socket is gone once it ends.
     if (this.#grace !== null && this.socket.readyState === 3) clearTimeout(this.#grace)
     this.#route.sockets.delete(this)
@@ -205,7 +212,7 @@ export class SocketGuard {
   }
 
   /** Whether one more frame is within the rate limit (always, without one). */
-  admit (): boolean {
+  #admit (): boolean {
     const limit = this.#route.limits.rateLimit
     if (limit === null) return true
     const now = Date.now()
@@ -216,8 +223,8 @@ export class SocketGuard {
     return ++this.#windowCount <= limit.max
   }
 
-  /** A frame of `size` bytes entered a queue: past a limit, stop reading the socket. */
-  queued (size: number): void {
+  /** Counts a frame of `size` bytes until its `release`: past a queue limit, stop reading the socket. */
+  #hold (size: number): void {
     const limits = this.#route.limits
     this.#pendingBytes += size
     if ((++this.#pending >= limits.maxQueuedFrames || this.#pendingBytes >= limits.maxQueuedBytes) && !this.#paused) {
@@ -227,8 +234,8 @@ export class SocketGuard {
     }
   }
 
-  /** A frame left its queue (or its detached action ended): once half drained, read again. */
-  done (size: number): void {
+  /** A frame of `size` bytes was handled (or its detached action ended): once half drained, read again. */
+  release (size: number): void {
     const limits = this.#route.limits
     this.#pending--
     this.#pendingBytes -= size
@@ -266,15 +273,17 @@ export class SocketGuard {
     return this.#drained
   }
 
-  /** Whether one more detached action may start on this socket; if so it counts until `detachedEnded`. */
-  detachedStarted (): boolean {
+  /** Whether one more detached action may start on this socket; if so it counts until `endDetached`. */
+  startDetached (): boolean {
     if (this.#detached >= this.#route.limits.maxDetachedActions) return false
     this.#detached++
     return true
   }
 
-  detachedEnded (): void {
+  /** A detached action started by a frame of `size` bytes ended. */
+  endDetached (size: number): void {
     this.#detached--
+    this.release(size)
   }
 
   /**

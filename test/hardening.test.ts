@@ -76,9 +76,9 @@ test('an exception escaping a socket event closes that socket with 1011 and is l
   app.dcrf.multiplex('/ws', { one: echo })
   // A fault of our own making, inside the synchronous path every frame takes.
   const receive = Connection.prototype.receive
-  Connection.prototype.receive = function (frame, size) {
+  Connection.prototype.receive = function (frame, size, admitted) {
     if (frame.action === 'boom') throw new Error('injected fault')
-    return receive.call(this, frame, size)
+    return receive.call(this, frame, size, admitted)
   }
   t.after(() => { Connection.prototype.receive = receive })
   let crashed = false

@@ -60,6 +60,23 @@ test('a socket whose queue is full is read no further until it drains; nothing i
   assert.equal(replies.at(-1).data.paused, false, 'and resumed once it drained')
 })
 
+test('frames that cannot be read count against the queue too: a flood of them behind a slow action pauses reading', async (t) => {
+  const { app } = await build(t, { maxQueuedFrames: 10 })
+  app.dcrf.consumer('/ws/', rooms)
+  const client = await Client.open(app, '/ws/')
+  client.send({ action: 'slow', n: 'first', request_id: 'first' })
+  for (let n = 0; n < 40; n++) client.ws.send(n % 2 === 0 ? '{not json' : '[1]')
+  client.send({ action: 'slow', n: 'last', request_id: 'last' })
+  const first = await client.next()
+  assert.deepEqual(first.data, { n: 'first', paused: true })
+  for (let n = 0; n < 40; n++) {
+    const error = await client.next()
+    assert.equal(error.response_status, 400)
+  }
+  const last = await client.next()
+  assert.deepEqual(last.data, { n: 'last', paused: false })
+})
+
 test('the rate limit answers 429 per frame past it, per socket', async (t) => {
   const { app } = await build(t, { rateLimit: { max: 3, timeWindow: 60_000 } })
   app.dcrf.consumer('/ws/', rooms)
