@@ -199,11 +199,6 @@ export class ChannelLayer implements PublicChannelLayer {
     if (!this.#closed && entry.subscribed) this.emitter.removeListener(topicOf(group), entry.listener)
   }
 
-  /** The number of connections of this process in `group`. */
-  members (group: string): number {
-    return this.#groups.get(group)?.members.size ?? 0
-  }
-
   /**
    * Hands a message to this process's members of `group` only, not through the emitter: for what
    * every process learns by itself (external changes, which every process LISTENs to).

@@ -21,7 +21,6 @@ import type {
 } from '../types/index.js'
 import type { GroupMember } from './channel-layer.js'
 import { groupHandlerFor, type CompiledConsumer } from './consumer.js'
-import { databaseValidationError, tableOfDatabaseError } from './db-errors.js'
 import { errors } from './errors.js'
 import * as generic from './generic.js'
 import { INSTANCE_MESSAGE, OBSERVER_MESSAGE, type InstanceMessage, type ObserverMessage } from './observer/hub.js'
@@ -266,20 +265,9 @@ export class Connection implements ActionTarget, GroupMember {
 
   /** Replies with an error; returns the reply's status. */
   replyError (name: unknown, requestId: unknown, err: unknown): number {
-    const wire = toWireError(this.#fromDatabase(err), this.log)
+    const wire = toWireError(err, this.log, this.#runtime.tables)
     this.#write(encodeReply(name, null, wire.errors, wire.status, requestId))
     return wire.status
-  }
-
-  /**
-   * A constraint violation that escaped a custom action, on a table a consumer or observer of this
-   * plugin knows, is answered as the generic actions answer it: a 400 with field errors.
-   */
-  #fromDatabase (err: unknown): unknown {
-    if (typeof (err as { statusCode?: unknown } | null)?.statusCode === 'number') return err
-    const tableName = tableOfDatabaseError(err)
-    const table = tableName === undefined ? undefined : this.#runtime.tables.get(tableName)
-    return table === undefined ? err : databaseValidationError(err, { table }) ?? err
   }
 
   reply (frame: ReplyFrame): void {

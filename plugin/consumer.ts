@@ -25,6 +25,7 @@ import type {
   SerializerLike
 } from '../types/index.js'
 import { errors } from './errors.js'
+import { isPermissionList } from './permissions.js'
 import { compileGeneric, type GenericConfig } from './generic.js'
 import * as mixins from './mixins/index.js'
 import { modelObserver, observer } from './observer/define.js'
@@ -123,13 +124,8 @@ export const defaultGetActionName: GetActionName = (frame) => {
 }
 
 function checkPermissions (where: string, permissions: unknown): readonly Permission[] {
-  if (!Array.isArray(permissions)) {
-    throw new errors.DCRF_ERR_INVALID_CONSUMER(where, 'permissions must be an array')
-  }
-  for (const p of permissions) {
-    if (typeof p !== 'object' || p === null || (typeof p.hasPermission !== 'function' && typeof p.canConnect !== 'function')) {
-      throw new errors.DCRF_ERR_INVALID_CONSUMER(where, 'each permission needs a hasPermission or canConnect function')
-    }
+  if (!isPermissionList(permissions)) {
+    throw new errors.DCRF_ERR_INVALID_CONSUMER(where, 'permissions must be an array of permissions (objects with hasPermission or canConnect)')
   }
   return permissions
 }

@@ -6,6 +6,7 @@
 import { and, asc, eq, getTableColumns, getTableName, Param, sql, type SQL } from 'drizzle-orm'
 import { getTableConfig, PgTable, type PgColumn } from 'drizzle-orm/pg-core'
 import type { ActionArgs, AnyConsumer, ConsumerContext, Database, SerializerContext, SerializerLike } from '../types/index.js'
+import { BIGINT_TYPES, NUMBER_INTEGER_RANGES } from './column-types.js'
 import { databaseValidationError } from './db-errors.js'
 import { errors, notFound, validationError } from './errors.js'
 import { idOf } from './observer/table-info.js'
@@ -50,13 +51,10 @@ interface PreparedLookups {
   pk?: PreparedLookup
 }
 
-const INT4 = 2 ** 31
-const INTEGER_TYPES = new Set(['PgInteger', 'PgSerial', 'PgSmallInt', 'PgSmallSerial'])
-const BIGINT_TYPES = new Set(['PgBigInt53', 'PgBigInt64', 'PgBigSerial53', 'PgBigSerial64'])
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i
 const NO_MATCH = Symbol('no match')
 /** The column types whose lookup values `coerceLookup` checks completely. */
-const CHECKED_TYPES = new Set([...INTEGER_TYPES, ...BIGINT_TYPES, 'PgUUID', 'PgText', 'PgVarchar', 'PgChar'])
+const CHECKED_TYPES = new Set([...NUMBER_INTEGER_RANGES.keys(), ...BIGINT_TYPES, 'PgUUID', 'PgText', 'PgVarchar', 'PgChar'])
 
 /**
  * A lookup value as the column takes it, or NO_MATCH when no row can have it: a pk of the wrong
@@ -64,11 +62,12 @@ const CHECKED_TYPES = new Set([...INTEGER_TYPES, ...BIGINT_TYPES, 'PgUUID', 'PgT
  */
 function coerceLookup (column: PgColumn, value: unknown): unknown {
   const type = column.columnType
-  if (INTEGER_TYPES.has(type) || BIGINT_TYPES.has(type)) {
+  const range = NUMBER_INTEGER_RANGES.get(type)
+  if (range !== undefined || BIGINT_TYPES.has(type)) {
     const n = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value
     if (typeof n !== 'number' || !Number.isSafeInteger(n)) return NO_MATCH
-    if (INTEGER_TYPES.has(type) && (n < -INT4 || n >= INT4)) return NO_MATCH
-    return type === 'PgBigInt64' || type === 'PgBigSerial64' ? BigInt(n) : n
+    if (range !== undefined) return n < range[0] || n > range[1] ? NO_MATCH : n
+    return BigInt(n)
   }
   if (type === 'PgUUID') return typeof value === 'string' && UUID.test(value) ? value : NO_MATCH
   if (type === 'PgText' || type === 'PgVarchar' || type === 'PgChar') {

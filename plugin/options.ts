@@ -8,6 +8,7 @@ import { PgTable } from 'drizzle-orm/pg-core'
 import { checkChannel } from './observer/external-sql.js'
 import { tableInfo } from './observer/table-info.js'
 import { errors } from './errors.js'
+import { isPermissionList } from './permissions.js'
 
 /** The default largest inbound frame: 1 MiB. */
 export const DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
@@ -75,7 +76,7 @@ export function resolveOptions (options: DcrfOptions): ResolvedOptions {
     const value = channelLayer[key]
     if (value !== undefined && !(Number.isFinite(value) && value >= 0)) fail(`channelLayer.${key}`, 'must be a number of milliseconds')
   }
-  if (!Array.isArray(permissions) || !permissions.every((p) => typeof p === 'object' && p !== null && (typeof p.hasPermission === 'function' || typeof p.canConnect === 'function'))) {
+  if (!isPermissionList(permissions)) {
     fail('permissions', 'must be an array of permissions (objects with hasPermission or canConnect)')
   }
   if (!Number.isInteger(maxFrameSize) || maxFrameSize <= 0) fail('maxFrameSize', 'must be a positive integer of bytes')

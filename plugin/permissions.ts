@@ -8,6 +8,11 @@ import { errors } from './errors.js'
 
 type Check = 'hasPermission' | 'canConnect'
 
+/** What the plugin's and consumers' `permissions` must be: objects with `hasPermission` or `canConnect`. */
+export function isPermissionList (value: unknown): value is readonly Permission[] {
+  return Array.isArray(value) && value.every((p) => typeof p === 'object' && p !== null && (typeof p.hasPermission === 'function' || typeof p.canConnect === 'function'))
+}
+
 /** Allows everything (DCRF's `AllowAny`). */
 export const allowAny: Permission = Object.freeze({
   hasPermission: () => true

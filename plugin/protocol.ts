@@ -3,6 +3,8 @@
  * turns any exception into a reply.
  */
 import type { FastifyBaseLogger } from 'fastify'
+import type { PgTable } from 'drizzle-orm/pg-core'
+import { databaseValidationError, tableOfDatabaseError } from './db-errors.js'
 import { errors, type ValidationErrorDetail } from './errors.js'
 
 /** The message of any unexpected exception; the exception itself is logged, never sent. */
@@ -100,14 +102,22 @@ export interface WireError {
   errors: unknown[]
 }
 
+const NO_TABLES: ReadonlyMap<string, PgTable> = new Map()
+
 /**
  * The one mapping from an exception to the wire. Coded client errors (a 4xx `statusCode`, as every
  * `@fastify/error` and Fastify's own errors carry) are answered with their message, validation
- * errors with their field errors; anything else is logged with its stack and answered as a 500
- * without internals.
+ * errors with their field errors, a constraint violation on one of `tables` (by SQL name) as the
+ * generic actions answer it (400, field errors); anything else is logged with its stack and
+ * answered as a 500 without internals.
  */
-export function toWireError (err: unknown, log: FastifyBaseLogger): WireError {
-  const e = err as Partial<ValidationErrorDetail> | null
+export function toWireError (err: unknown, log: FastifyBaseLogger, tables: ReadonlyMap<string, PgTable> = NO_TABLES): WireError {
+  let e = err as Partial<ValidationErrorDetail> | null
+  if (typeof e?.statusCode !== 'number' && tables.size > 0) {
+    const tableName = tableOfDatabaseError(err)
+    const table = tableName === undefined ? undefined : tables.get(tableName)
+    if (table !== undefined) e = databaseValidationError(err, { table }) ?? e
+  }
   const status = typeof e?.statusCode === 'number' ? e.statusCode : 500
   if (status >= 400 && status < 500) {
     if (e?.detail !== undefined) {

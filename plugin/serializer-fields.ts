@@ -5,6 +5,7 @@
  */
 import { Type, type TSchema } from '@sinclair/typebox'
 import type { Column } from 'drizzle-orm'
+import { BIGINT_TYPES, NUMBER_INTEGER_RANGES } from './column-types.js'
 
 /**
  * A value that could not be read, with DRF's message.
@@ -37,8 +38,6 @@ export interface FieldCodec {
   wireSchema (base: TSchema): TSchema
 }
 
-const INTEGER_TYPES = new Set(['PgInteger', 'PgSerial', 'PgSmallInt', 'PgSmallSerial', 'PgBigInt53', 'PgBigSerial53'])
-const INT64_TYPES = new Set(['PgBigInt64', 'PgBigSerial64'])
 const INT64_MIN = -(2n ** 63n)
 const INT64_MAX = 2n ** 63n - 1n
 // DRF's BooleanField.TRUE_VALUES / FALSE_VALUES.
@@ -205,7 +204,7 @@ export function codecOf (column: Column): FieldCodec {
   }
   switch (dataType) {
     case 'number': {
-      if (INTEGER_TYPES.has(columnType)) {
+      if (NUMBER_INTEGER_RANGES.has(columnType)) {
         return codec({
           coerce (value) {
             const text = integerText(value)
@@ -230,8 +229,8 @@ export function codecOf (column: Column): FieldCodec {
           const text = integerText(value)
           if (text instanceof Invalid) return text
           const big = BigInt(text)
-          if (INT64_TYPES.has(columnType) && big > INT64_MAX) return new Invalid(`Ensure this value is less than or equal to ${INT64_MAX}.`)
-          if (INT64_TYPES.has(columnType) && big < INT64_MIN) return new Invalid(`Ensure this value is greater than or equal to ${INT64_MIN}.`)
+          if (BIGINT_TYPES.has(columnType) && big > INT64_MAX) return new Invalid(`Ensure this value is less than or equal to ${INT64_MAX}.`)
+          if (BIGINT_TYPES.has(columnType) && big < INT64_MIN) return new Invalid(`Ensure this value is greater than or equal to ${INT64_MIN}.`)
           return big.toString()
         },
         toDb: (value) => BigInt(value as string),

@@ -7,6 +7,7 @@ import { FormatRegistry, Kind, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors'
 import type { FieldErrors } from './errors.js'
+import { pythonType } from './serializer-fields.js'
 
 // Every check below runs in time linear in the value's length: a client chooses the value, and a
 // pattern that backtracks would hold the event loop for every socket (the lint refuses such patterns).
@@ -193,8 +194,8 @@ function typeMessage (schema: TSchema, value: unknown): string {
     case 'Number': return 'A valid number is required.'
     case 'String': return 'Not a valid string.'
     case 'Boolean': return 'Must be a valid boolean.'
-    case 'Array': return `Expected a list of items but got type "${jsonType(value)}".`
-    case 'Object': return `Invalid data. Expected a dictionary, but got ${jsonType(value)}.`
+    case 'Array': return `Expected a list of items but got type "${pythonType(value)}".`
+    case 'Object': return `Invalid data. Expected a dictionary, but got ${pythonType(value)}.`
     case 'Literal': return `"${String(value)}" is not a valid choice.`
     case 'Date': return 'Datetime has wrong format.'
     case 'Union': {
@@ -206,15 +207,6 @@ function typeMessage (schema: TSchema, value: unknown): string {
     }
     default: return 'Invalid value.'
   }
-}
-
-function jsonType (value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'list'
-  if (typeof value === 'object') return 'dict'
-  if (typeof value === 'number') return Number.isInteger(value) ? 'int' : 'float'
-  if (typeof value === 'boolean') return 'bool'
-  return 'str'
 }
 
 /** One TypeBox error in DRF's words. */

@@ -32,7 +32,9 @@ const consumer = defineConsumer({
       schema: Type.Object({
         pk: Type.Integer(),
         email: Type.String({ format: 'email' }),
-        name: Type.Optional(Type.String({ maxLength: 3 }))
+        name: Type.Optional(Type.String({ maxLength: 3 })),
+        options: Type.Optional(Type.Object({})),
+        tags: Type.Optional(Type.Array(Type.String()))
       }),
       handler: (_ctx, { pk, email }) => ({ data: { pk, email }, status: 201 })
     })
@@ -114,6 +116,15 @@ test('arguments are validated against the action schema with DRF field errors', 
   assert.deepEqual(
     await client.request({ action: 'typed', request_id: 4, pk: null, email: 5 }),
     reply('typed', null, 400, 4, [{ pk: ['This field may not be null.'], email: ['Not a valid string.'] }])
+  )
+  // Python's type names, as DRF prints them.
+  assert.deepEqual(
+    (await client.request({ action: 'typed', request_id: 5, pk: 1, email: 'a@b.co', options: 5, tags: { a: 1 } })).errors,
+    [{ options: ['Invalid data. Expected a dictionary, but got int.'], tags: ['Expected a list of items but got type "dict".'] }]
+  )
+  assert.deepEqual(
+    (await client.request({ action: 'typed', request_id: 6, pk: 1, email: 'a@b.co', options: true, tags: 1.5 })).errors,
+    [{ options: ['Invalid data. Expected a dictionary, but got bool.'], tags: ['Expected a list of items but got type "float".'] }]
   )
 })
 
