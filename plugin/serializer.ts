@@ -3,13 +3,12 @@
  * (drizzle-typebox), refined for the wire; validation answers in DRF's words; output is JSON-safe
  * (dates as ISO strings, bigints as numbers or strings), so it can cross the channel layer as is.
  */
-import { Kind, OptionalKind, Type, type TObject, type TSchema } from '@sinclair/typebox'
+import { Type, type TObject, type TSchema } from '@sinclair/typebox'
 import { getTableColumns, getTableName, type Column, type Table } from 'drizzle-orm'
 import type { PgTable } from 'drizzle-orm/pg-core'
 import { createInsertSchema, createSelectSchema } from 'drizzle-typebox'
 import type { ColumnKey } from '../types/table.js'
 import type {
-  SerializerContext,
   ComputedField,
   NestedField,
   Serializer,
@@ -21,6 +20,8 @@ import type {
 } from '../types/serializer.js'
 import { errors, validationError, type FieldErrors } from './errors.js'
 import { codecOf, Invalid, pythonType, toJson } from './serializer-fields.js'
+import { isPromise, kRepresent, nestedReader, representer, then, type Reader, type Represent } from './serializer-readers.js'
+import { nonNull, withMaxLength } from './serializer-schema.js'
 import { compileValidator } from './validation.js'
 
 export type { ColumnKey } from '../types/table.js'
@@ -39,11 +40,6 @@ export type {
   Wire
 } from '../types/serializer.js'
 
-/** A serializer's representation function, which returns a promise only when a field is async. */
-type Represent = (row: unknown, context: SerializerContext) => unknown
-type Reader = (row: Record<string, unknown>, context: SerializerContext) => unknown
-
-const kRepresent = Symbol('fastify-dcrf.represent')
 const kContextFree = Symbol('fastify-dcrf.context-free')
 
 /**
@@ -55,47 +51,6 @@ export function isContextFree (serializer: unknown): boolean {
   const s = serializer as { [kContextFree]?: unknown, toRepresentation?: unknown } | null
   // The mark names the toRepresentation it vouches for: a copy with its own one is not vouched for.
   return s?.[kContextFree] !== undefined && s[kContextFree] === s.toRepresentation
-}
-
-const isPromise = (value: unknown): value is PromiseLike<unknown> =>
-  typeof (value as PromiseLike<unknown> | null)?.then === 'function'
-
-/** Applies `fn` to a value, or to what a promise resolves to. */
-const then = (value: unknown, fn: (value: unknown) => unknown): unknown => isPromise(value) ? value.then(fn) : fn(value)
-
-/** `T | null` → `T`: null is the serializer's to judge; the rest of the schema gives the message. */
-function nonNull (schema: TSchema): TSchema {
-  if (schema[Kind] !== 'Union') return schema
-  const members = (schema.anyOf as TSchema[]).filter((member) => member[Kind] !== 'Null')
-  if (members.length === schema.anyOf.length) return schema
-  const unwrapped = members.length === 1 ? members[0] : Type.Union(members)
-  return schema[OptionalKind] === 'Optional' ? Type.Optional(unwrapped) : unwrapped
-}
-
-/** DRF's default `max_length` of the string formats whose fields have one: EmailField, URLField. */
-const FORMAT_MAX_LENGTH: Readonly<Record<string, number>> = { email: 254, uri: 200 }
-
-/**
- * A refined schema with the length limit DRF's ModelSerializer would give it, when it sets none:
- * the column's (`varchar(n)`), else the default of its format. Arrays and unions are refined
- * member by member.
- */
-function withMaxLength (schema: TSchema, column: TSchema): TSchema {
-  switch (schema[Kind]) {
-    case 'String': {
-      if (typeof schema.maxLength === 'number') return schema
-      const maxLength = typeof column.maxLength === 'number'
-        ? column.maxLength
-        : typeof schema.format === 'string' && Object.hasOwn(FORMAT_MAX_LENGTH, schema.format) ? FORMAT_MAX_LENGTH[schema.format] : undefined
-      return maxLength === undefined ? schema : { ...schema, maxLength }
-    }
-    case 'Array':
-      return schema.items === undefined ? schema : { ...schema, items: withMaxLength(schema.items as TSchema, (column.items ?? {}) as TSchema) }
-    case 'Union':
-      return { ...schema, anyOf: (schema.anyOf as TSchema[]).map((member) => withMaxLength(member, column)) }
-    default:
-      return schema
-  }
 }
 
 /** Whether an object is a dictionary (`{}` or `Object.create(null)`), not a class instance. */
@@ -228,21 +183,7 @@ export function serializer<
     }
   }
 
-  const represent: Represent = (row, context) => {
-    const output: Record<string, unknown> = {}
-    let pending: Array<PromiseLike<void>> | undefined
-    for (const [name, read] of readers) {
-      const value = read(row as Record<string, unknown>, context)
-      if (isPromise(value)) {
-        output[name] = null // holds the key's place in the output order
-        pending ??= []
-        pending.push(value.then((resolved) => { output[name] = resolved }))
-      } else {
-        output[name] = value
-      }
-    }
-    return pending === undefined ? output : Promise.all(pending).then(() => output)
-  }
+  const represent = representer(readers)
 
   async function validate (data: unknown, { partial = false, context = {} }: ValidateOptions = {}): Promise<ValidatedOf<TTable>> {
     if (data === null || data === undefined) throw validationError({ non_field_errors: ['No data provided'] })
@@ -318,24 +259,4 @@ export function serializer<
     result[kContextFree] = result.toRepresentation
   }
   return result
-}
-
-/** Reads a nested field: the related row(s), serialized by the nested serializer. */
-function nestedReader (name: string, field: NestedField<any>, invalid: (message: string) => Error): Reader {
-  const represent = (field.serializer as { [kRepresent]?: Represent })[kRepresent]
-  if (represent === undefined) throw invalid(`nested.${name}: the serializer must come from serializer()`)
-  const serialize = (value: unknown, context: SerializerContext): unknown => {
-    if (field.many !== true) return value === null || value === undefined ? null : represent(value, context)
-    if (value === null || value === undefined) return []
-    if (!Array.isArray(value)) throw invalid(`nested.${name}: expected a list of rows, got ${pythonType(value)}`)
-    const items = value.map((item) => represent(item, context))
-    return items.some(isPromise) ? Promise.all(items) : items
-  }
-  const { source } = field
-  return (row, context) => {
-    if (source !== undefined) return then(source(row, context), (value) => serialize(value, context))
-    // A relation that was not loaded is a mistake to report, not a null to send.
-    if (row[name] === undefined) throw invalid(`nested.${name}: the row has no "${name}"; load it with Drizzle's \`with\` or give a source`)
-    return serialize(row[name], context)
-  }
 }
