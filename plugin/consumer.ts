@@ -26,7 +26,7 @@ import type {
 } from '../types/index.js'
 import { errors } from './errors.js'
 import { isPermissionList } from './permissions.js'
-import { compileGeneric, type GenericConfig } from './generic.js'
+import { compileGeneric, type GenericConfig } from './generic-consumer.js'
 import * as mixins from './mixins/index.js'
 import { modelObserver, observer } from './observer/define.js'
 import { compileValidator, type Validator } from './validation.js'

@@ -3,12 +3,19 @@
  * turns any exception into a reply.
  */
 import type { FastifyBaseLogger } from 'fastify'
+import type { RawData } from 'ws'
 import type { PgTable } from 'drizzle-orm/pg-core'
 import { databaseValidationError, tableOfDatabaseError } from './db-errors.js'
 import { errors, type ValidationErrorDetail } from './errors.js'
 
 /** The message of any unexpected exception; the exception itself is logged, never sent. */
 export const SERVER_ERROR = 'A server error occurred.'
+
+/** The size in bytes of a frame as `ws` hands it over. */
+export function frameSize (data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0)
+  return data instanceof ArrayBuffer ? data.byteLength : data.length
+}
 
 /**
  * Serializes a reply in DCRF's envelope. The key order is part of the protocol:

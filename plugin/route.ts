@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHook
 import { getTableName } from 'drizzle-orm'
 import type { WebSocket } from 'ws'
 import type { AnyConsumer, ConsumerRouteOptions } from '../types/index.js'
-import { Connection } from './connection.js'
+import { ConsumerInstance } from './consumer-instance.js'
 import type { Runtime } from './runtime.js'
 import { compileConsumer } from './consumer.js'
 import { subscribeInstance } from './mixins/instance.js'
@@ -20,16 +20,16 @@ import { releaseUpgrade, stopHandshakeClock } from './upgrade.js'
 
 /**
  * What the connect checks hand to the WebSocket handler, by request: the consumers (a plain
- * consumer's connection is `request.dcrf` too), and the reply, whose hold on the socket the handler
+ * consumer's instance is `request.dcrf` too), and the reply, whose hold on the socket the handler
  * releases. Forgotten by the handler, so the request gains no property of ours.
  */
-const upgrades = new WeakMap<FastifyRequest, { consumers: Consumers<Connection>, reply: FastifyReply }>()
+const upgrades = new WeakMap<FastifyRequest, { consumers: Consumers<ConsumerInstance>, reply: FastifyReply }>()
 
 /** Runs the connect checks of every consumer of the route; throws the refusal (401/403). */
-async function connectAll (runtime: Runtime, connections: Iterable<Connection>): Promise<void> {
-  for (const connection of connections) {
-    const permissions = connection.consumer.permissions ?? runtime.permissions
-    if (!await checkAll(permissions, 'canConnect', connection, '', {})) {
+async function checkConnect (runtime: Runtime, instances: Iterable<ConsumerInstance>): Promise<void> {
+  for (const instance of instances) {
+    const permissions = instance.consumer.permissions ?? runtime.permissions
+    if (!await checkAll(permissions, 'canConnect', instance, '', {})) {
       throw new errors.DCRF_ERR_PERMISSION_DENIED()
     }
   }
@@ -67,18 +67,18 @@ function mountRoute (
   const connect: preHandlerAsyncHookHandler = async function (request, reply) {
     if (!request.ws) return
     if (single !== null) {
-      const connection = new Connection(runtime, single, request, app, null)
-      await connectAll(runtime, [connection])
-      request.dcrf = connection
-      upgrades.set(request, { consumers: connection, reply })
+      const instance = new ConsumerInstance(runtime, single, request, app, null)
+      await checkConnect(runtime, [instance])
+      request.dcrf = instance
+      upgrades.set(request, { consumers: instance, reply })
       return
     }
-    const connections = new Map<string | null, Connection>()
+    const instances = new Map<string | null, ConsumerInstance>()
     for (const [name, consumer] of compiled) {
-      connections.set(name, new Connection(runtime, consumer, request, app, name))
+      instances.set(name, new ConsumerInstance(runtime, consumer, request, app, name))
     }
-    await connectAll(runtime, connections.values())
-    upgrades.set(request, { consumers: connections, reply })
+    await checkConnect(runtime, instances.values())
+    upgrades.set(request, { consumers: instances, reply })
   }
 
   const userPreHandler = routeOptions.preHandler
@@ -105,7 +105,7 @@ function mountRoute (
       upgrades.delete(request)
       const guard = new SocketGuard(socket, route, consumers, request)
       if (connectionOpen.hasSubscribers || connectionClose.hasSubscribers) connectionOpened(request.routeOptions.url ?? path, request, guard)
-      for (const connection of each(consumers)) connection.open(socket, guard)
+      for (const instance of each(consumers)) instance.open(socket, guard)
       releaseUpgrade(runtime, guard, request, reply)
     }
   } as never)
@@ -114,15 +114,15 @@ function mountRoute (
 /** Mounts one consumer on `path`. */
 export function mountConsumer (app: FastifyInstance, runtime: Runtime, maxFrameSize: number, path: string, consumer: AnyConsumer, routeOptions: ConsumerRouteOptions = {}): void {
   mountRoute(app, runtime, maxFrameSize, path, new Map([[null, consumer]]), routeOptions, (guard, data, isBinary, size, admitted) => {
-    const connection = guard.consumers as Connection
+    const instance = guard.consumers as ConsumerInstance
     let frame: Record<string, unknown>
     try {
       frame = parseFrame(data, isBinary, runtime.limits.maxDepth)
     } catch (err) {
-      connection.receiveError(err as Error, size)
+      instance.receiveError(err as Error, size)
       return
     }
-    connection.receive(frame, size, admitted)
+    instance.receive(frame, size, admitted)
   })
 }
 
@@ -135,7 +135,7 @@ export function mountMultiplexer (app: FastifyInstance, runtime: Runtime, maxFra
     throw new errors.DCRF_ERR_INVALID_CONSUMER(path, 'a multiplexer needs at least one stream')
   }
   mountRoute(app, runtime, maxFrameSize, path, new Map(Object.entries(streams)), routeOptions, (guard, data, isBinary, size, admitted) => {
-    const connections = guard.consumers as Map<string | null, Connection>
+    const instances = guard.consumers as Map<string | null, ConsumerInstance>
     const log = guard.log
     // Errors that belong to no stream are answered outside the envelope.
     const unrouted = (err: Error): void => {
@@ -156,8 +156,8 @@ export function mountMultiplexer (app: FastifyInstance, runtime: Runtime, maxFra
       return
     }
     const payload = frame.payload
-    const connection = connections.get(stream)
-    if (connection === undefined) {
+    const instance = instances.get(stream)
+    if (instance === undefined) {
       guard.release(size)
       const wire = toWireError(new errors.DCRF_ERR_UNKNOWN_STREAM(stream), log)
       const p = isPlainObject(payload) ? payload : {}
@@ -165,9 +165,9 @@ export function mountMultiplexer (app: FastifyInstance, runtime: Runtime, maxFra
       return
     }
     if (!isPlainObject(payload)) {
-      connection.receiveError(new errors.DCRF_ERR_NOT_AN_OBJECT(), size)
+      instance.receiveError(new errors.DCRF_ERR_NOT_AN_OBJECT(), size)
       return
     }
-    connection.receive(payload, size, admitted)
+    instance.receive(payload, size, admitted)
   })
 }

@@ -1,31 +1,23 @@
 /**
- * The protections of one socket, shared by the consumers on it: inbound backpressure (stop reading
- * a socket whose queue is full), the frame size limit, the outbound limit (close a client that does
- * not read), the rate limit, and the liveness the heartbeat checks.
- *
- * A server holds thousands of idle sockets, so each costs as little as it can: its listeners are
- * shared by every socket and find the guard on the socket (a closure per socket and event would
- * cost each socket more than the property).
+ * The protections of one socket, shared by the consumers on it: the frame size limit, the queue
+ * limits (stop reading), the rate limit, the outbound limit (close a client that does not read) and
+ * the liveness the heartbeat checks. Its listeners are shared by every socket and find the guard on
+ * the socket: a closure per socket and event would cost an idle socket more.
  */
 import type { Socket } from 'node:net'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { RawData, WebSocket } from 'ws'
 import type { Limits } from './options.js'
 import * as diagnostics from './diagnostics.js'
+import { frameSize } from './protocol.js'
 
-/** A WebSocket close code: the message was too big (RFC 6455). */
+// WebSocket close codes (RFC 6455 and its registry).
 const MESSAGE_TOO_BIG = 1009
-/** A WebSocket close code: the server met an unexpected condition (RFC 6455). */
 const INTERNAL_ERROR = 1011
-/** A WebSocket close code: the server is overloaded, try again later (RFC 6455 registry). */
 export const TRY_AGAIN_LATER = 1013
-/**
- * How long a socket the server closed (too slow, too big a frame, a fault) has to finish the
- * closing handshake before it is terminated: a peer that reads within it gets the close code after
- * what was queued before it; one that does not is dropped, and what it pinned freed.
- */
+/** How long a socket the server closed has to finish the closing handshake before it is terminated. */
 const CLOSE_GRACE = 3000
-/** `WebSocket.OPEN`, without reading it from the class on every send. */
+/** `WebSocket.OPEN`. */
 export const OPEN = 1
 const CLOSING = 2
 
@@ -40,10 +32,7 @@ export interface SocketConsumer {
   handleClose: (code: number) => void
 }
 
-/**
- * The consumers of one socket: the connection of a plain consumer, or one connection per stream of
- * a multiplexer.
- */
+/** The consumers of one socket: one of a plain consumer, or one per stream of a multiplexer. */
 export type Consumers<C extends SocketConsumer = SocketConsumer> = C | Map<string | null, C>
 
 /** The consumers of one socket, one by one. */
@@ -63,15 +52,9 @@ export interface Route {
   onMessage: (guard: SocketGuard, data: RawData, isBinary: boolean, size: number, admitted: boolean) => void
 }
 
-function frameSize (data: RawData): number {
-  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0)
-  return data instanceof ArrayBuffer ? data.byteLength : data.length
-}
-
 const guardOf = (socket: WebSocket): SocketGuard => (socket as GuardedSocket)[kGuard]
 
-// Nothing thrown while handling a socket event may reach the process: `ws` would rethrow it from
-// its parser, and one client's frame would crash the server for everyone.
+// Nothing thrown while handling a socket event may reach `ws`: it would rethrow it from its parser.
 function onMessage (this: WebSocket, data: RawData, isBinary: boolean): void {
   const guard = guardOf(this)
   try {
@@ -91,9 +74,8 @@ function onClose (this: WebSocket, code: number): void {
 }
 
 /**
- * What @fastify/websocket's default error handler does, but for the client's own protocol errors
- * (an invalid frame, bad UTF-8, a frame over `maxPayload`: `ws` answers them with 1002, 1007 or
- * 1009) logged at `info`, and the close frame given time to arrive instead of a reset.
+ * @fastify/websocket's default error handler, but the client's own protocol errors (which `ws`
+ * answers with 1002, 1007 or 1009) are logged at `info` and the close frame has time to arrive.
  */
 function onError (this: WebSocket, err: Error & { code?: string }): void {
   const guard = guardOf(this)
@@ -112,7 +94,7 @@ export class SocketGuard {
   readonly consumers: Consumers
   readonly log: FastifyBaseLogger
   #route: Route
-  /** The TCP (or TLS) socket under the WebSocket; none for `app.injectWS`, which has no network. */
+  /** The TCP (or TLS) socket under the WebSocket; none for `app.injectWS`. */
   #transport: Socket | undefined
   /** The bytes `#transport` had read at the last heartbeat. */
   #lastRead = -1
@@ -141,10 +123,8 @@ export class SocketGuard {
   }
 
   /**
-   * Takes over handling the socket's errors from @fastify/websocket, doing what its default error
-   * handler does: the listener it adds keeps the upgrade's Fastify reply, and with it the HTTP
-   * response, for the socket's lifetime. Only when that listener is the socket's only one: with
-   * others, which one it is cannot be told, and all are left alone.
+   * Takes over handling the socket's errors from @fastify/websocket, whose listener keeps the
+   * upgrade's reply alive; only when it is the socket's one listener (else it cannot be told apart).
    */
   handleErrors (): void {
     const listeners = this.socket.listeners('error') as Array<(err: Error) => void>
@@ -178,7 +158,6 @@ export class SocketGuard {
 
   /** The socket closed (or the server is going away): every consumer on it cleans up. */
   handleClose (code: number): void {
-    // The grace of a close the server began runs on when the application closes: the socket is gone once it ends.
     if (this.#grace !== null && this.socket.readyState === 3) clearTimeout(this.#grace)
     this.#route.sockets.delete(this)
     if (diagnostics.connectionClose.hasSubscribers) {
@@ -187,10 +166,7 @@ export class SocketGuard {
     for (const connection of each(this.consumers)) connection.handleClose(code)
   }
 
-  /**
-   * An exception escaped the handling of a socket event: a fault of the server, never of the
-   * client. Logged once; the socket is closed with 1011 and the others live on.
-   */
+  /** An exception escaped the handling of a socket event (a fault of the server): logged once, closed with 1011. */
   fault (err: unknown): void {
     if (this.#faulted) return
     this.#faulted = true
@@ -248,8 +224,7 @@ export class SocketGuard {
 
   /**
    * `null` while the replies waiting to be sent are under half of `maxBufferedBytes`; else a promise
-   * that settles once they drained (or the socket closed), so that the socket's next frame waits
-   * for its client to read. A client that has not drained within CLOSE_GRACE is closed with 1013.
+   * that settles once they drained or the socket closed. Not drained within CLOSE_GRACE: 1013.
    */
   congestion (): Promise<void> | null {
     const transport = this.#transport
@@ -286,10 +261,7 @@ export class SocketGuard {
     this.release(size)
   }
 
-  /**
-   * Sends a frame, unless the peer stopped reading: past `maxBufferedBytes` waiting to be sent, the
-   * socket is closed with 1013 and nothing more is written to it.
-   */
+  /** Sends a frame; past `maxBufferedBytes` waiting to be sent, closes the socket with 1013 instead. */
   send (text: string): void {
     if (this.#overflowed || this.socket.readyState !== OPEN) return
     const { maxBufferedBytes } = this.#route.limits
@@ -307,14 +279,12 @@ export class SocketGuard {
     const { maxBufferedBytes } = this.#route.limits
     if (diagnostics.slowClose.hasSubscribers) diagnostics.publishSlowClose(diagnostics.routeOfConsumers(this.consumers), this.socket.bufferedAmount, maxBufferedBytes)
     this.log.info({ bufferedAmount: this.socket.bufferedAmount, maxBufferedBytes }, 'client too slow: closing the socket')
-    // A peer that reads slowly gets the close frame after what is queued; one that reads nothing is dropped.
     this.closeAndDrain(TRY_AGAIN_LATER, 'Client too slow')
   }
 
   /**
    * Heartbeat: terminates a socket from which nothing arrived since the last beat, not even the
-   * answer to its ping; pings the others. Counting the bytes read, rather than listening for pongs,
-   * costs an idle socket no listener.
+   * answer to its ping; pings the others. Bytes read, not pongs: an idle socket needs no listener.
    */
   beat (): void {
     if (this.#transport === undefined) return

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { once } from 'node:events'
 import WebSocket from 'ws'
 import { action, defineConsumer } from 'fastify-dcrf'
-import { Connection } from '../plugin/connection.js'
+import { ConsumerInstance } from '../plugin/consumer-instance.js'
 import { build, Client, reply, sleep, urlOf, type LogLines } from './helpers.js'
 
 const echo = defineConsumer({
@@ -75,12 +75,12 @@ test('an exception escaping a socket event closes that socket with 1011 and is l
   app.dcrf.consumer('/ws/', echo)
   app.dcrf.multiplex('/ws', { one: echo })
   // A fault of our own making, inside the synchronous path every frame takes.
-  const receive = Connection.prototype.receive
-  Connection.prototype.receive = function (frame, size, admitted) {
+  const receive = ConsumerInstance.prototype.receive
+  ConsumerInstance.prototype.receive = function (frame, size, admitted) {
     if (frame.action === 'boom') throw new Error('injected fault')
     return receive.call(this, frame, size, admitted)
   }
-  t.after(() => { Connection.prototype.receive = receive })
+  t.after(() => { ConsumerInstance.prototype.receive = receive })
   let crashed = false
   const onUncaught = (): void => { crashed = true }
   process.on('uncaughtException', onUncaught)

@@ -17,7 +17,7 @@ import type {
   UpdateOptions
 } from '../../types/index.js'
 import { notFound, validationError } from '../errors.js'
-import { genericOf, lookupWhere, writing, type GenericConfig } from '../generic.js'
+import { genericOf, lookupWhere, writing, type GenericConfig } from '../generic-consumer.js'
 import { isPlainObject } from '../protocol.js'
 import { pythonType } from '../serializer-fields.js'
 

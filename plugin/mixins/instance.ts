@@ -5,7 +5,7 @@
  */
 import type { ActionHandler, MixinAction } from '../../types/index.js'
 import { validationError } from '../errors.js'
-import { genericOf } from '../generic.js'
+import { genericOf } from '../generic-consumer.js'
 import type { Subscriptions } from '../observer/subscriptions.js'
 
 function subscriptionsOf (ctx: unknown): Subscriptions {

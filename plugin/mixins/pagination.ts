@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { and, count } from 'drizzle-orm'
 import type { ActionArgs, AnyContext, MixinAction, Page, PaginationOptions, StreamOptions } from '../../types/index.js'
-import { genericOf } from '../generic.js'
+import { genericOf } from '../generic-consumer.js'
 
 export type { PaginationOptions, StreamOptions, Page } from '../../types/mixins.js'
 

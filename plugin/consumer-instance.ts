@@ -1,8 +1,7 @@
 /**
- * One consumer on one connection: DCRF's consumer instance, the `ctx` of its actions. It holds the
- * consumer's state, its ordered queue (`ordered-queue.ts`), the detached actions running beside it,
- * its groups and subscriptions, and writes its replies; an action frame is read and run by
- * `dispatch.ts`.
+ * DCRF's consumer instance: one consumer on one socket (one per stream of a multiplexer), the `ctx`
+ * of its actions. It holds the consumer's state, its ordered queue, its detached actions, groups
+ * and subscriptions, and writes its replies; `dispatch.ts` reads and runs an action frame.
  */
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
@@ -22,7 +21,7 @@ import type {
 import type { GroupMember } from './channel-layer.js'
 import { groupHandlerFor, type CompiledConsumer } from './consumer.js'
 import { errors } from './errors.js'
-import * as generic from './generic.js'
+import * as generic from './generic-consumer.js'
 import { INSTANCE_MESSAGE, OBSERVER_MESSAGE, type InstanceMessage, type ObserverMessage } from './observer/hub.js'
 import { Subscriptions } from './observer/subscriptions.js'
 import { dispatch, kDetached, kTransaction, type ActionTarget } from './dispatch.js'
@@ -32,7 +31,7 @@ import { OPEN, type SocketGuard } from './socket-guard.js'
 import { encodeReply, streamEnvelope, toWireError } from './protocol.js'
 import { actionTracing, publishThrottled, throttled, traceAction } from './diagnostics.js'
 
-export class Connection implements ActionTarget, GroupMember {
+export class ConsumerInstance implements ActionTarget, GroupMember {
   /** The transaction of the atomic action running now (actions of a connection never overlap). */
   [kTransaction]: Database | null = null
   readonly request: FastifyRequest
@@ -48,10 +47,8 @@ export class Connection implements ActionTarget, GroupMember {
   #guard: SocketGuard | null = null
   /** In a multiplexed socket, the stream envelope written around each frame's text: `{"stream":…,"payload":`. */
   readonly #envelope: string | null
-  /** Created on first use: most connections never read their signal, and aborting one costs an exception. */
+  // Made on first use, as are the groups and subscriptions: servers hold thousands of idle instances.
   #abort: AbortController | null = null
-  // Made on first use, as are the abort controller and the subscriptions: an idle connection is
-  // small, and servers hold thousands.
   #groups: Set<string> | null = null
   readonly #queue: OrderedQueue
   #closed = false
@@ -110,8 +107,6 @@ export class Connection implements ActionTarget, GroupMember {
     if (onConnect) this.#queue.push(() => onConnect(this))
   }
 
-  // ---- inbound -----------------------------------------------------------------------------------
-
   /** Queues a parsed frame of `size` bytes; one over the rate limit is answered 429 in its place. */
   receive (frame: Record<string, unknown>, size: number, admitted: boolean): void {
     const guard = this.#guard!
@@ -140,8 +135,7 @@ export class Connection implements ActionTarget, GroupMember {
   /** A group message from the channel layer: handled in the queue by its `type`. */
   deliver (message: GroupMessage, group: string): void {
     if (this.#closed) return
-    // An idle queue handles the message at once, without making a task of it: a fan-out to
-    // thousands of connections allocates nothing per connection here.
+    // An idle queue handles it at once: a fan-out allocates nothing per subscriber here.
     if (this.#queue.runIfIdle(this, this.#handleGroupMessage, message, group)) return
     if (message.type === INSTANCE_MESSAGE) this.#prefetch(message as InstanceMessage, group)
     this.#queue.push(() => this.#handleGroupMessage(message, group))
@@ -166,10 +160,7 @@ export class Connection implements ActionTarget, GroupMember {
     return handler(this, message)
   }
 
-  /**
-   * Cancels the detached actions still running on this connection (all of them, or those defined
-   * under the given names): their signals abort and their replies are dropped. Returns how many were running.
-   */
+  /** Cancels the detached actions running (all, or those of the given names); returns how many were. */
   cancelDetached (names?: readonly string[]): number {
     let cancelled = 0
     const detached = this[kDetached]
@@ -183,14 +174,8 @@ export class Connection implements ActionTarget, GroupMember {
     return cancelled
   }
 
-  // ---- generic consumers ------------------------------------------------------------------------
-
   #database (): Database {
     return databaseOf(this.#runtime)
-  }
-
-  #generic (): generic.GenericConfig {
-    return generic.genericOf(this)
   }
 
   get db (): Database {
@@ -198,24 +183,23 @@ export class Connection implements ActionTarget, GroupMember {
   }
 
   getQueryset (args?: ActionArgs): SQL | undefined {
-    return generic.getQueryset(this, this.consumer.definition, args)
+    return generic.getQueryset(this, args)
   }
 
   filterQueryset (args?: ActionArgs): SQL | undefined {
-    return generic.filterQueryset(this, this.consumer.definition, args)
+    return generic.filterQueryset(this, args)
   }
 
   getObject (lookup: unknown): Promise<any> {
-    return generic.getObject(this, this.consumer.definition, this.#generic(), lookup)
+    return generic.getObject(this, lookup)
   }
 
   getSerializer (action?: string): SerializerLike {
-    return generic.getSerializer(this, this.consumer.definition, this.#generic(), action)
+    return generic.getSerializer(this, action)
   }
 
   serialize (row: any, action?: string): Promise<unknown> {
-    // Not an async function: the serializer's own promise is handed on as is, without a wrapper
-    // promise that would take two more turns of the microtask queue to follow it.
+    // Not async: the serializer's promise is handed on without a wrapper (two microtask turns fewer).
     try {
       return Promise.resolve(this.getSerializer(action).toRepresentation(row, this.serializerContext()))
     } catch (err) {
@@ -224,10 +208,8 @@ export class Connection implements ActionTarget, GroupMember {
   }
 
   serializerContext (): SerializerContext {
-    return generic.serializerContext(this, this.consumer.definition)
+    return generic.serializerContext(this)
   }
-
-  // ---- observers --------------------------------------------------------------------------------
 
   /** The connection's subscriptions, created on first use. */
   get subscriptions (): Subscriptions {
@@ -238,8 +220,6 @@ export class Connection implements ActionTarget, GroupMember {
   observer (name: string): ObserverSubscription {
     return this.subscriptions.observer(name)
   }
-
-  // ---- outbound ----------------------------------------------------------------------------------
 
   /** Sends an already serialized frame (wrapped in the stream envelope when multiplexed). */
   sendText (text: string): void {
@@ -278,8 +258,6 @@ export class Connection implements ActionTarget, GroupMember {
     this.#write(JSON.stringify(frame))
   }
 
-  // ---- groups ------------------------------------------------------------------------------------
-
   async addGroup (name: string): Promise<void> {
     this.#groups ??= new Set()
     if (this.#closed || this.#groups.has(name)) return
@@ -294,8 +272,6 @@ export class Connection implements ActionTarget, GroupMember {
   groupSend (group: string, message: GroupMessage): Promise<void> {
     return this.#runtime.channelLayer.groupSend(group, message)
   }
-
-  // ---- closing -----------------------------------------------------------------------------------
 
   close (code?: number, reason?: string): void {
     this.socket?.close(code, reason)

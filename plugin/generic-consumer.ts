@@ -139,21 +139,27 @@ export function selectOne (db: Database, generic: GenericConfig, by: 'lookup' | 
   return query.execute({ value })
 }
 
+/** A consumer instance as the generic helpers read it: its context, and its compiled consumer. */
+export interface GenericTarget extends ConsumerContext<any, any> {
+  readonly consumer: { readonly definition: AnyConsumer, readonly generic: GenericConfig | null }
+}
+
 /** The generic settings of the consumer a context belongs to; throws for a consumer without a table. */
 export function genericOf (ctx: ConsumerContext<any, any>): GenericConfig {
-  const config = (ctx as unknown as { consumer?: { generic?: GenericConfig | null } }).consumer?.generic
+  // Mixin steps receive the public context type; every context the plugin makes is a GenericTarget.
+  const config = (ctx as Partial<GenericTarget>).consumer?.generic
   if (config == null) throw new errors.DCRF_ERR_NOT_GENERIC()
   return config
 }
 
 /** The list filter of the consumer (DCRF's `filter_queryset`). */
-export function filterQueryset (ctx: ConsumerContext<any, any>, definition: AnyConsumer, args: ActionArgs = {}): SQL | undefined {
-  return definition.filterQueryset?.(ctx, args)
+export function filterQueryset (target: GenericTarget, args: ActionArgs = {}): SQL | undefined {
+  return target.consumer.definition.filterQueryset?.(target, args)
 }
 
 /** The per-connection queryset condition (DCRF's `get_queryset`). */
-export function getQueryset (ctx: ConsumerContext<any, any>, definition: AnyConsumer, args: ActionArgs = {}): SQL | undefined {
-  return definition.queryset?.(ctx, args)
+export function getQueryset (target: GenericTarget, args: ActionArgs = {}): SQL | undefined {
+  return target.consumer.definition.queryset?.(target, args)
 }
 
 /** The lookup value of an action's arguments, as its column takes it: 400 when missing, 404 when no row can have it. */
@@ -167,14 +173,15 @@ function lookupValue (generic: GenericConfig, lookup: unknown): { value: unknown
 }
 
 /** The row of a lookup value, within the connection's queryset; 404 otherwise. */
-export async function getObject (ctx: ConsumerContext<any, any>, definition: AnyConsumer, generic: GenericConfig, lookup: unknown): Promise<Record<string, unknown>> {
+export async function getObject (target: GenericTarget, lookup: unknown): Promise<Record<string, unknown>> {
+  const generic = genericOf(target)
   const { value, args } = lookupValue(generic, lookup)
-  const queryset = getQueryset(ctx, definition, args)
+  const queryset = getQueryset(target, args)
   let rows: Array<Record<string, unknown>>
   try {
     rows = queryset === undefined
-      ? await selectOne(ctx.db, generic, 'lookup', value)
-      : await ctx.db.select().from(generic.table).where(and(eq(generic.lookupColumn, value), queryset)).limit(1)
+      ? await selectOne(target.db, generic, 'lookup', value)
+      : await target.db.select().from(generic.table).where(and(eq(generic.lookupColumn, value), queryset)).limit(1)
   } catch (err) {
     // A value the column cannot hold (out of range, malformed): no row has it.
     if (databaseValidationError(err, { table: generic.table }) !== null) throw notFound()
@@ -197,14 +204,15 @@ export function lookupWhere (ctx: ConsumerContext<any, any>, generic: GenericCon
 }
 
 /** The serializer of an action: the consumer's `getSerializer`, else its `serializer`. */
-export function getSerializer (ctx: ConsumerContext<any, any>, definition: AnyConsumer, generic: GenericConfig, action = ''): SerializerLike {
-  return definition.getSerializer?.(ctx, action) ?? generic.serializer
+export function getSerializer (target: GenericTarget, action = ''): SerializerLike {
+  return target.consumer.definition.getSerializer?.(target, action) ?? genericOf(target).serializer
 }
 
 /** DRF's serializer context: the connection's user, request and database, the consumer, and its additions. */
-export function serializerContext (ctx: ConsumerContext<any, any>, definition: AnyConsumer): SerializerContext {
-  const base: SerializerContext = { user: ctx.user, request: ctx.request, consumer: ctx, db: ctx.db }
-  return definition.serializerContext === undefined ? base : { ...base, ...definition.serializerContext(ctx) }
+export function serializerContext (target: GenericTarget): SerializerContext {
+  const base: SerializerContext = { user: target.user, request: target.request, consumer: target, db: target.db }
+  const extra = target.consumer.definition.serializerContext
+  return extra === undefined ? base : { ...base, ...extra(target) }
 }
 
 /**
