@@ -208,6 +208,13 @@ export function getSerializer (target: GenericTarget, action = ''): SerializerLi
   return target.consumer.definition.getSerializer?.(target, action) ?? genericOf(target).serializer
 }
 
+/** Rows serialized for an action's reply by the action's serializer (DRF's `many=True`). */
+export function serializeRows (ctx: ConsumerContext<any, any>, rows: readonly unknown[], action: string): Promise<unknown[]> {
+  const serializer = ctx.getSerializer(action)
+  const context = ctx.serializerContext()
+  return Promise.all(rows.map((row) => serializer.toRepresentation(row, context)))
+}
+
 /** DRF's serializer context: the connection's user, request and database, the consumer, and its additions. */
 export function serializerContext (target: GenericTarget): SerializerContext {
   const base: SerializerContext = { user: target.user, request: target.request, consumer: target, db: target.db }

@@ -17,7 +17,7 @@ import type {
   UpdateOptions
 } from '../../types/index.js'
 import { notFound, validationError } from '../errors.js'
-import { genericOf, lookupWhere, writing, type GenericConfig } from '../generic-consumer.js'
+import { genericOf, lookupWhere, serializeRows, writing, type GenericConfig } from '../generic-consumer.js'
 import { isPlainObject } from '../protocol.js'
 import { pythonType } from '../serializer-fields.js'
 
@@ -68,9 +68,7 @@ export function list (options: MixinOptions = {}): { list: MixinAction<'list'> }
         const rows = await ctx.db.select().from(generic.table)
           .where(and(ctx.getQueryset(args), ctx.filterQueryset(args)))
           .orderBy(...generic.order)
-        const serializer = ctx.getSerializer('list')
-        const context = ctx.serializerContext()
-        return { data: await Promise.all(rows.map((row) => serializer.toRepresentation(row, context))) }
+        return { data: await serializeRows(ctx, rows, 'list') }
       }
     }
   }

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { and, count } from 'drizzle-orm'
 import type { ActionArgs, AnyContext, MixinAction, Page, PaginationOptions, StreamOptions } from '../../types/index.js'
-import { genericOf } from '../generic-consumer.js'
+import { genericOf, serializeRows } from '../generic-consumer.js'
 
 export type { PaginationOptions, StreamOptions, Page } from '../../types/mixins.js'
 
@@ -36,10 +36,7 @@ export async function fetchPage (ctx: AnyContext, args: ActionArgs, limit: numbe
     ctx.db.select().from(generic.table).where(where).orderBy(...generic.order).limit(limit).offset(offset),
     ctx.db.select({ total: count() }).from(generic.table).where(where)
   ])
-  const serializer = ctx.getSerializer(action)
-  const context = ctx.serializerContext()
-  const results = await Promise.all(rows.map((row: Record<string, unknown>) => serializer.toRepresentation(row, context)))
-  return { count: Number(total), results, limit, offset }
+  return { count: Number(total), results: await serializeRows(ctx, rows, action), limit, offset }
 }
 
 /**
