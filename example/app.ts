@@ -60,6 +60,10 @@ export interface ExampleOptions {
    * a free port; `app.pgliteUrl` then tells it). Default: not served.
    */
   pgliteSocketPort?: number
+  /** Report changes made outside the app (psql, cascades) to subscribers: triggers on every table. Default: true. */
+  externalChanges?: boolean
+  /** Serve Prometheus metrics on `GET /metrics`. Default: true. */
+  metrics?: boolean
 }
 
 /**
@@ -78,8 +82,10 @@ export async function buildApp (options: ExampleOptions = {}): Promise<FastifyIn
     // installed at each start (idempotent); on PGlite, what socket clients notify is heard as well.
     const client = (database.db as unknown as { $client: unknown }).$client
     const pglite = client instanceof PGlite ? new PgliteNotifications(client) : null
-    const externalChanges: ExternalChangesOptions = { tables: [users, things, comments, rooms, roomUsers, messages], listener: pglite?.listen }
-    await installExternalChanges(database.db, externalChanges)
+    const externalChanges: ExternalChangesOptions | undefined = options.externalChanges === false
+      ? undefined
+      : { tables: [users, things, comments, rooms, roomUsers, messages], listener: pglite?.listen }
+    if (externalChanges !== undefined) await installExternalChanges(database.db, externalChanges)
     await app.register(dcrf, {
       db: database.db,
       channelLayer: options.redisUrl ? { redis: options.redisUrl } : {},
@@ -87,7 +93,7 @@ export async function buildApp (options: ExampleOptions = {}): Promise<FastifyIn
       asyncapi: { route: '/asyncapi.json', info: { title: 'fastify-dcrf example', version: '0.1.0' } }
     })
     // Before the consumers take connections: every one of them is counted.
-    await operability(app)
+    if (options.metrics !== false) await operability(app)
     // Writes through the plugin's database reach the observers.
     const db = app.dcrf.db
 
