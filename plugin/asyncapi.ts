@@ -1,12 +1,7 @@
 /**
- * An AsyncAPI 3.0 document of the mounted consumers, as @fastify/swagger gives OpenAPI for HTTP
- * routes: one channel per WebSocket route (a multiplexed route's streams included, each message
- * wrapped in `{stream, payload}`), each action a `receive` operation whose reply is on the same
- * channel, correlated by `request_id`, and each observer's events a `send` operation.
- *
- * Schemas are the actions' TypeBox schemas (JSON Schema once TypeBox's symbols are dropped) and the
- * serializers' wire schemas; kinds JSON has no type for (dates, big integers, bytes) are described
- * as they travel.
+ * The AsyncAPI 3.0 document of the mounted consumers, as @fastify/swagger's OpenAPI: a channel per
+ * route, each action a `receive` operation with its reply correlated by `request_id`, each
+ * observer's events a `send` operation.
  */
 import type { AsyncApiOptions, AsyncApiPluginOptions } from '../types/diagnostics.js'
 import type { AnyConsumer } from '../types/index.js'
@@ -22,7 +17,6 @@ export class Mounts {
   #cached: Doc | null = null
   readonly #compiled: WeakMap<AnyConsumer, CompiledConsumer>
 
-  /** `compiled`: the registration's compiled consumers, shared with its routes. */
   constructor (compiled: WeakMap<AnyConsumer, CompiledConsumer>) {
     this.#compiled = compiled
   }
@@ -39,11 +33,10 @@ export class Mounts {
   }
 }
 
-/** DCRF's generic actions, which a table's serializer describes. */
 const GENERIC = new Set(['list', 'retrieve', 'create', 'update', 'patch', 'delete', 'subscribe_instance', 'unsubscribe_instance'])
 
-/** A TypeBox schema as plain JSON Schema: symbols dropped, non-JSON kinds as they are sent. */
-export function toJsonSchema (schema: unknown): Schema {
+// Non-JSON kinds (dates, big integers, bytes) as they travel.
+function toJsonSchema (schema: unknown): Schema {
   const plain = JSON.parse(JSON.stringify(schema ?? {})) as Schema
   return wire(plain) as Schema
 }
@@ -61,7 +54,7 @@ function wire (node: unknown): unknown {
   return Object.fromEntries(Object.entries(schema).map(([key, value]) => [key, wire(value)]))
 }
 
-/** A component key: AsyncAPI allows letters, digits, `.`, `-` and `_`. */
+// AsyncAPI allows letters, digits, `.`, `-` and `_` in a component key.
 function keyOf (text: string): string {
   const key = text.replace(/[^\w.-]+/g, '_')
   let start = 0
@@ -71,7 +64,6 @@ function keyOf (text: string): string {
   return key.slice(start, end) || 'root'
 }
 
-/** The actions of a consumer by defined name, with their aliases and schemas. */
 function actionsOf (definition: AnyConsumer): Array<{ name: string, names: string[], schema: unknown, detached: boolean }> {
   return Object.entries(definition.actions as Record<string, unknown>).map(([name, entry]) => {
     const def = (typeof entry === 'function' ? {} : entry) as { schema?: unknown, aliases?: string[], detached?: boolean }
@@ -79,7 +71,6 @@ function actionsOf (definition: AnyConsumer): Array<{ name: string, names: strin
   })
 }
 
-/** What a generic action receives and answers with, from the consumer's serializer. */
 function genericSchemas (compiled: CompiledConsumer, action: string): { args: Schema, data: Schema } | null {
   const generic = compiled.generic
   if (generic === null || !GENERIC.has(action)) return null
@@ -108,7 +99,6 @@ function genericSchemas (compiled: CompiledConsumer, action: string): { args: Sc
   }
 }
 
-/** The reply envelope of DCRF. */
 function replySchema (names: string[], data: Schema): Schema {
   return {
     type: 'object',
@@ -135,13 +125,11 @@ const ERROR_REPLY: Schema = {
   required: ['errors', 'data', 'action', 'response_status', 'request_id']
 }
 
-/** Wraps a stream's payload in the multiplexer's envelope. */
 const inStream = (stream: string | null, payload: Schema): Schema => stream === null
   ? payload
   : { type: 'object', properties: { stream: { const: stream }, payload }, required: ['stream', 'payload'] }
 
-/** Builds the AsyncAPI 3.0 document of `routes`. */
-export function buildAsyncApi (routes: ReadonlyArray<{ path: string, streams: Map<string | null, AnyConsumer> }>, options: AsyncApiOptions = {}, compiledConsumers = new WeakMap<AnyConsumer, CompiledConsumer>()): Doc {
+function buildAsyncApi (routes: ReadonlyArray<{ path: string, streams: Map<string | null, AnyConsumer> }>, options: AsyncApiOptions, compiledConsumers: WeakMap<AnyConsumer, CompiledConsumer>): Doc {
   const channels: Doc = {}
   const operations: Doc = {}
   const messages: Doc = {}

@@ -1,8 +1,6 @@
 /**
- * The channel layer: groups of connections over an mqemitter, in-process by default and
- * `mqemitter-redis` across processes. Each process subscribes once per group however many of its
- * connections joined it (reference counted), and a group message is one channel message, delivered
- * in process to every member.
+ * The channel layer: groups over an mqemitter (in process, or `mqemitter-redis`). A process
+ * subscribes once per group however many members it has; a group message is one channel message.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import mqemitter, { type MQEmitter, type Message } from 'mqemitter'
@@ -12,7 +10,7 @@ import type { ChannelLayer as PublicChannelLayer, ChannelLayerOptions, GroupMess
 import { errors } from './errors.js'
 import { channelLayerChanged, channelLayerState } from './diagnostics.js'
 
-/** Something that receives the messages of the groups it joined: a connection. */
+/** What receives the messages of the groups it joined: a consumer instance. */
 export interface GroupMember {
   deliver (message: GroupMessage, group: string): void
 }
@@ -23,7 +21,6 @@ interface GroupEntry {
   members: Set<GroupMember>
   listener: Listener
   ready: Promise<void>
-  /** Whether the listener was handed to the emitter (and so must be removed from it). */
   subscribed: boolean
 }
 
@@ -32,16 +29,12 @@ const DEFAULT_CLOSE_TIMEOUT = 2000
 const DEFAULT_SUBSCRIBE_TIMEOUT = 5000
 const DEFAULT_SEND_TIMEOUT = 1000
 
-/**
- * A group name as an exact mqemitter topic: `/`, `+` and `#` would be read as levels and wildcards
- * (which mqemitter-redis turns into over-matching Redis patterns), so names are percent-encoded.
- */
+// `/`, `+` and `#` would be levels and wildcards (over-matching Redis patterns in mqemitter-redis).
 function topicOf (group: string): string {
   return TOPIC_PREFIX + encodeURIComponent(group)
 }
 
 interface RedisConnection extends NodeJS.EventEmitter {
-  /** ioredis' connection state: `ready` once it takes commands. */
   status: string
   disconnect (): void
   quit (): Promise<unknown>
@@ -63,7 +56,7 @@ export class ChannelLayer implements PublicChannelLayer {
   #sendTimeout: number
   #redis = false
   #closed = false
-  /** Group messages dropped since the layer was last known up (logged once it is back). */
+  /** Dropped since the layer was last known up; logged once it is back. */
   #dropped = 0
 
   constructor (options: ChannelLayerOptions, log: FastifyBaseLogger) {
@@ -77,8 +70,7 @@ export class ChannelLayer implements PublicChannelLayer {
     } else if (options.redis) {
       this.emitter = mqemitterRedis({
         subConn: new Redis(options.redis, { enableAutoPipelining: true }),
-        // Without an offline queue, a message sent while Redis is away fails at once instead of
-        // waiting in memory to be delivered late, stale and out of order: at-most-once, as promised.
+        // No offline queue: a message sent while Redis is away fails at once, never arrives late (at-most-once).
         pubConn: new Redis(options.redis, { enableAutoPipelining: true, enableOfflineQueue: false })
       })
       this.#owned = true
@@ -90,7 +82,7 @@ export class ChannelLayer implements PublicChannelLayer {
     }
   }
 
-  /** Logs a Redis outage once, and its recovery once; without a listener the emitter would throw. */
+  // Without an error listener the emitter would throw.
   #watchRedis (emitter: RedisEmitter): void {
     let down = false
     emitter.state.on('error', (err: Error) => {
@@ -106,7 +98,7 @@ export class ChannelLayer implements PublicChannelLayer {
       this.#log.info({ dropped: this.#dropped }, 'channel layer: Redis connection restored')
       this.#dropped = 0
     }
-    // Restored once messages can be sent again: the publisher passed its ready check.
+    // Up once messages can be sent again: the publisher passed its ready check.
     emitter.pubConn.on('ready', up)
   }
 
@@ -114,11 +106,7 @@ export class ChannelLayer implements PublicChannelLayer {
     return this.#groups.size
   }
 
-  /**
-   * Joins `member` to `group`; resolves once the group's messages reach this process, or after
-   * `subscribeTimeout` while Redis is away (the subscription completes when it is back), so that
-   * an outage cannot stall a connection's queue.
-   */
+  /** Joins `member` to `group`; resolves once subscribed, or after `subscribeTimeout` so an outage cannot stall a queue. */
   add (group: string, member: GroupMember): Promise<void> {
     if (this.#closed) return Promise.reject(new errors.DCRF_ERR_CHANNEL_LAYER_CLOSED())
     let entry = this.#groups.get(group)
@@ -149,8 +137,7 @@ export class ChannelLayer implements PublicChannelLayer {
     const entry: GroupEntry = {
       members,
       listener: (message, done) => {
-        // A listener removed while a message was on its way is still called once (mqemitter removes
-        // listeners a tick late); a group left and joined again has a new entry, so skip the old one.
+        // mqemitter removes listeners a tick late: the entry of a group left and joined again is new.
         if (this.#groups.get(group) === entry) {
           for (const member of members) member.deliver(message.message as GroupMessage, group)
         }
@@ -160,7 +147,6 @@ export class ChannelLayer implements PublicChannelLayer {
       subscribed: false
     }
     entry.ready = this.#subscriberReady().then(() => new Promise<void>((resolve) => {
-      // The last member may have left while the connection was getting ready.
       if (this.#closed || this.#groups.get(group) !== entry) return resolve()
       entry.subscribed = true
       this.emitter.on(topicOf(group), entry.listener, resolve)
@@ -168,21 +154,14 @@ export class ChannelLayer implements PublicChannelLayer {
     return entry
   }
 
-  /**
-   * Resolves once Redis' subscriber connection passed its ready check. ioredis writes a SUBSCRIBE
-   * sent earlier before that check, whose INFO then fails in subscriber mode and drops the
-   * connection (and the subscription with it).
-   */
+  // ioredis writes an early SUBSCRIBE before its ready check, whose INFO then fails in subscriber mode.
   #subscriberReady (): Promise<void> {
     const subConn = (this.emitter as Partial<RedisEmitter>).subConn
     if (subConn === undefined || subConn.status === 'ready') return Promise.resolve()
     return new Promise((resolve) => { subConn.once('ready', () => resolve()) })
   }
 
-  /**
-   * Resolves once Redis takes messages (at once in process), or after `subscribeTimeout`: the
-   * publisher has no offline queue, so the application waits for it at `ready`, not its first message.
-   */
+  /** Resolves once Redis takes messages, or after `subscribeTimeout`: the publisher has no offline queue. */
   ready (): Promise<void> {
     const pubConn = (this.emitter as Partial<RedisEmitter>).pubConn
     if (!this.#redis || pubConn === undefined || pubConn.status === 'ready') return Promise.resolve()
@@ -199,20 +178,14 @@ export class ChannelLayer implements PublicChannelLayer {
     if (!this.#closed && entry.subscribed) this.emitter.removeListener(topicOf(group), entry.listener)
   }
 
-  /**
-   * Hands a message to this process's members of `group` only, not through the emitter: for what
-   * every process learns by itself (external changes, which every process LISTENs to).
-   */
+  /** Hands a message to this process's members of `group` only: for what every process learns itself. */
   deliverLocal (group: string, message: GroupMessage): void {
     const entry = this.#groups.get(group)
     if (entry === undefined || this.#closed) return
     for (const member of entry.members) member.deliver(message, group)
   }
 
-  /**
-   * Sends a message to a group. Rejects with `DCRF_ERR_CHANNEL_LAYER_UNAVAILABLE` when the layer
-   * cannot take it within `sendTimeout` (Redis away): the message is dropped, never sent late.
-   */
+  /** Rejects with `DCRF_ERR_CHANNEL_LAYER_UNAVAILABLE` when not taken within `sendTimeout`: dropped, never late. */
   groupSend (group: string, message: GroupMessage): Promise<void> {
     if (this.#closed) return Promise.reject(new errors.DCRF_ERR_CHANNEL_LAYER_CLOSED())
     if (typeof message?.type !== 'string') {
@@ -220,7 +193,6 @@ export class ChannelLayer implements PublicChannelLayer {
     }
     return new Promise((resolve, reject) => {
       let settled = false
-      // The in-process emitter takes a message at once; Redis may not answer at all.
       const timer = this.#redis ? setTimeout(() => fail(`not taken within ${this.#sendTimeout} ms`), this.#sendTimeout) : undefined
       const fail = (reason: string): void => {
         if (settled) return
@@ -244,10 +216,7 @@ export class ChannelLayer implements PublicChannelLayer {
     return (err as { code?: unknown } | null)?.code === 'DCRF_ERR_CHANNEL_LAYER_UNAVAILABLE'
   }
 
-  /**
-   * Closes the emitter the layer created, bounded in time: a Redis that is down can keep `quit()`
-   * waiting forever, so after `closeTimeout` the connections are dropped instead.
-   */
+  /** Closes the emitter the layer created; a Redis that is down keeps `quit()` waiting: dropped after `closeTimeout`. */
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
@@ -274,11 +243,7 @@ export class ChannelLayer implements PublicChannelLayer {
   }
 }
 
-/**
- * mqemitter-redis closes with `quit()` and drops its promise. When Redis does not answer, the QUIT
- * waits in ioredis' queue, and dropping the connection (the close's timeout) rejects it, with
- * nobody to handle the rejection: the process would see an unhandled rejection.
- */
+// mqemitter-redis drops `quit()`'s promise, which our close's timeout rejects: an unhandled rejection.
 function handleQuit (connection: RedisConnection): void {
   const quit = connection.quit.bind(connection)
   connection.quit = () => {

@@ -1,9 +1,4 @@
-/**
- * Drizzle's PostgreSQL integer column types, by the JavaScript value they hold: the one place that
- * names them, for the serializer's fields and for lookups.
- */
-
-/** `smallint`, `integer`, `bigint({ mode: 'number' })` and their serials: JavaScript numbers, with their range. */
+/** Drizzle's integer column types held as JavaScript numbers, with their range: the one place that names them. */
 export const NUMBER_INTEGER_RANGES: ReadonlyMap<string, readonly [min: number, max: number]> = new Map([
   ['PgSmallInt', [-(2 ** 15), 2 ** 15 - 1]],
   ['PgSmallSerial', [-(2 ** 15), 2 ** 15 - 1]],
@@ -13,5 +8,5 @@ export const NUMBER_INTEGER_RANGES: ReadonlyMap<string, readonly [min: number, m
   ['PgBigSerial53', [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER]]
 ])
 
-/** `bigint({ mode: 'bigint' })` and `bigserial({ mode: 'bigint' })`: JavaScript bigints. */
+/** Drizzle's integer column types held as JavaScript bigints. */
 export const BIGINT_TYPES: ReadonlySet<string> = new Set(['PgBigInt64', 'PgBigSerial64'])

@@ -1,7 +1,3 @@
-/**
- * Consumers are plain objects: `defineConsumer({ actions, permissions, ... })`. This file checks a
- * definition once, when it is mounted, and compiles it into the lookup tables a connection uses.
- */
 import type { TSchema } from '@sinclair/typebox'
 import type {
   ActionBuilders,
@@ -31,7 +27,6 @@ import * as mixins from './mixins/index.js'
 import { modelObserver, observer } from './observer/define.js'
 import { compileValidator, type Validator } from './validation.js'
 
-/** A serializer a consumer of `TTable` may use: one of that table. */
 type SerializerOf<TTable> = (SerializerLike<RowOf<TTable>> & { readonly table?: TTable }) | undefined
 
 const observerBuilders: ObserverBuilders<any> = { modelObserver, observer }
@@ -39,10 +34,8 @@ const actionBuilders: ActionBuilders<any, any, any> = { ...mixins, mixins, actio
 
 /**
  * Defines a consumer: DCRF's consumer class as a plain object. Its `state`, `table`, `serializer`
- * and `observers` type every context it hands out (handlers, hooks, group handlers, permissions,
- * querysets). `actions` is an object, or a function given `action` and the mixins typed by this
- * consumer; `observers` likewise (see the README's TypeScript section). An object definition is
- * returned as it is.
+ * and `observers` type every context it hands out. `actions` (and `observers`) is an object, or a
+ * function given `action` and the mixins typed by this consumer (README, TypeScript).
  *
  * @example
  * const echo = defineConsumer({
@@ -73,9 +66,8 @@ export function defineConsumer<
 }
 
 /**
- * Defines an action with options; its handler's arguments are inferred from `schema` and its
- * reply from what it returns. This one does not know its consumer (`ctx` is any consumer's
- * context): inside `actions: ({ action }) => ({ … })`, the `action` handed in knows it.
+ * Defines an action with options; its arguments are inferred from `schema`. Its `ctx` is any
+ * consumer's: the `action` handed to `actions: ({ action }) => ({ … })` knows its consumer.
  *
  * @example
  * send_email: action({
@@ -94,9 +86,8 @@ export function action<
   return definition
 }
 
-/** An action ready to run. */
+/** An action ready to run; `name` is the one it was defined under, not an alias. */
 export interface CompiledAction {
-  /** The name it was defined under (aliases point here). */
   name: string
   handler: ActionHandler<any, any, ActionReturn>
   validate: Validator | null
@@ -113,7 +104,6 @@ export interface CompiledConsumer {
   permissions: readonly Permission[] | null
   groupHandlers: Map<string, GroupHandler<any>>
   getActionName: GetActionName
-  /** The table settings of a generic consumer; `null` for a consumer without a table. */
   generic: GenericConfig | null
 }
 
@@ -130,10 +120,7 @@ function checkPermissions (where: string, permissions: unknown): readonly Permis
   return permissions
 }
 
-/**
- * Checks a definition and builds its tables, once per definition in `compiled`; throws
- * `DCRF_ERR_INVALID_CONSUMER` at mount time.
- */
+/** Checks a definition at mount time and builds its tables, once per definition. */
 export function compileConsumer (definition: AnyConsumer, where: string, compiled: WeakMap<AnyConsumer, CompiledConsumer>): CompiledConsumer {
   const cached = compiled.get(definition)
   if (cached !== undefined) return cached

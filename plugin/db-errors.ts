@@ -1,7 +1,4 @@
-/**
- * Database constraint violations as DRF answers them: a 400 with field errors, not a 500. The
- * SQLSTATE decides (as Feathers maps errors by class), the error's detail names the column.
- */
+/** Database constraint violations as DRF answers them; the SQLSTATE decides, as in Feathers. */
 import { getTableColumns, getTableName, type Column } from 'drizzle-orm'
 import type { PgTable } from 'drizzle-orm/pg-core'
 import { validationError, type FieldErrors, type ValidationErrorDetail } from './errors.js'
@@ -21,7 +18,7 @@ export interface DatabaseErrorOptions {
   fieldLabel?: (key: string) => string
 }
 
-/** What both drivers tell of an error, under one set of names. */
+// What both drivers (postgres.js, PGlite) tell of an error, under one set of names.
 interface PgError {
   code: string
   message: string
@@ -33,10 +30,7 @@ interface PgError {
 
 const MAPPED = new Set(['23505', '23503', '23502', '23514', '23P01', '22001', '22003', '22P02', '22P05', '22021', '22007', '22008'])
 
-/**
- * The PostgreSQL error inside `err`: drizzle-orm wraps the driver's error (postgres.js
- * `PostgresError`, PGlite's `DatabaseError`) in a `DrizzleQueryError` whose `cause` it is.
- */
+// drizzle-orm wraps the driver's error in a `DrizzleQueryError` whose `cause` it is.
 function findPgError (err: unknown): PgError | null {
   let current = err
   for (let depth = 0; depth < 8 && typeof current === 'object' && current !== null; depth++) {
@@ -57,10 +51,7 @@ function findPgError (err: unknown): PgError | null {
   return null
 }
 
-/**
- * The SQL name of the table a constraint violation (or bad value) is about, when `err` is one and
- * the driver names it; `undefined` otherwise.
- */
+/** The SQL name of the table a constraint violation is about, when the driver names it. */
 export function tableOfDatabaseError (err: unknown): string | undefined {
   return findPgError(err)?.table
 }
@@ -108,16 +99,10 @@ function parseKey (detail: string): { columns: string[], values: string } | null
 const defaultLabel = (key: string): string => key.replace(/_/g, ' ').replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase()
 
 /**
- * The 400 validation error that DRF would answer for a PostgreSQL constraint violation, or `null`
- * when `err` is not one (it stays a 500):
- *
- * - unique (23505): `{"username": ["user with this username already exists."]}`; over several
- *   columns `{"non_field_errors": ["The fields room_id, user_id must make a unique set."]}`;
- * - foreign key (23503): `{"user_id": ["Invalid pk \"99\" - object does not exist."]}`;
- * - not null (23502): `{"email": ["This field may not be null."]}`;
- * - check and exclusion (23514, 23P01): `{"non_field_errors": ["Constraint “name” is violated."]}`;
- * - a value too long, out of range, malformed or not encodable (22001, 22003, 22P02, 22P05, 22021, 22007, 22008): DRF's message
- *   for the type, on the field when one column of the table has that type.
+ * The 400 that DRF would answer for a PostgreSQL constraint violation, or `null` when `err` is not
+ * one: unique `{"username": ["user with this username already exists."]}`, foreign key
+ * `{"user_id": ["Invalid pk \"99\" - object does not exist."]}`, not null, check and exclusion
+ * (`non_field_errors`), and a value the column's type cannot take (DRF's message for the type).
  *
  * @example
  * try {
@@ -151,7 +136,6 @@ export function databaseValidationError (err: unknown, options: DatabaseErrorOpt
       if (keys.length === 1) return onField(keys[0], `${modelName} with this ${label(keys[0]!)} already exists.`)
       return nonField(`The fields ${keys.join(', ')} must make a unique set.`)
     case '23503': {
-      // Deleting (or re-keying) a row that others reference.
       const referenced = referencingTable(pg.detail)
       if (referenced !== undefined) return nonField(`This ${modelName} is still referenced from table "${referenced}".`)
       const message = `Invalid pk "${key?.values ?? ''}" - object does not exist.`
@@ -190,7 +174,6 @@ function typeNameOf (message: string): string {
   return /^(\w+) out of range$/.exec(message)?.[1] ?? ''
 }
 
-/** A value the column's type cannot take: DRF's message for that type, on the field if it is clear which. */
 function valueError (pg: PgError, columns: Array<[string, Column]>): ValidationErrorDetail {
   const { message } = pg
   const typeName = typeNameOf(message)

@@ -1,8 +1,6 @@
 /**
- * fastify-dcrf's diagnostics channels (`node:diagnostics_channel`, as Fastify core and undici
- * publish theirs): what the metrics adapter and tracing subscribe to. Every publish is guarded by
- * the channel's `hasSubscribers` at its call site, so that nobody listening costs a property read
- * and nothing is allocated.
+ * fastify-dcrf's diagnostics channels, as Fastify core and undici publish theirs. Call sites guard
+ * each publish with `hasSubscribers`, so that nobody listening costs a property read.
  */
 import dc from 'node:diagnostics_channel'
 import type { FastifyReply, FastifyRequest, onResponseHookHandler } from 'fastify'
@@ -45,7 +43,7 @@ export const channelNames = {
 export const actionTracing = dc.tracingChannel<unknown, ActionTraceContext>(channelNames.action)
 export const connectionOpen = dc.channel(channelNames.connectionOpen)
 export const connectionClose = dc.channel(channelNames.connectionClose)
-export const connectionRefused = dc.channel(channelNames.connectionRefused)
+const connectionRefused = dc.channel(channelNames.connectionRefused)
 export const frameIn = dc.channel(channelNames.frameIn)
 export const frameOut = dc.channel(channelNames.frameOut)
 export const observerPublish = dc.channel(channelNames.observerPublish)
@@ -57,22 +55,20 @@ export const tooBig = dc.channel(channelNames.tooBig)
 export const paused = dc.channel(channelNames.paused)
 export const channelLayerState = dc.channel(channelNames.channelLayerState)
 
-/** What the action trace needs of a connection. */
-interface TracedConnection extends ConsumerContext<any, any> {
+interface TracedInstance extends ConsumerContext<any, any> {
   readonly request: FastifyRequest
   readonly stream: string | null
 }
 
-/** What the action trace needs of a connection's consumer. */
 interface TracedConsumer {
   readonly consumer: { readonly actions: ReadonlyMap<string, { name: string }> }
 }
 
-/** The routes of requests already asked for: Fastify builds `request.routeOptions` anew at every read. */
+// Fastify builds `request.routeOptions` anew at every read.
 const routes = new WeakMap<FastifyRequest, string>()
 
-/** The route's path as mounted: a label value bounded by the application's routes. */
-export function routeOf (request: FastifyRequest): string {
+// As mounted: a label value bounded by the application's routes.
+function routeOf (request: FastifyRequest): string {
   let route = routes.get(request)
   if (route === undefined) {
     route = request.routeOptions.url ?? 'unknown'
@@ -82,30 +78,28 @@ export function routeOf (request: FastifyRequest): string {
 }
 
 /**
- * Handles one action frame under the action tracing channel: `run` is the frame's handling, and
- * resolves to the reply's status, `null` for no reply, or `undefined` when the action went on
- * detached (its run then settles the trace with {@link actionSettled}).
+ * Runs one action frame under the action tracing channel; `run` resolves to the reply's status,
+ * `null` for no reply, or `undefined` for a detached action (which calls {@link actionSettled}).
  */
 export function traceAction (
-  connection: TracedConnection & TracedConsumer,
+  instance: TracedInstance & TracedConsumer,
   frame: Record<string, unknown>,
   run: (trace: ActionTraceContext) => Promise<number | null | undefined>
 ): Promise<void> {
   const trace: ActionTraceContext = {
-    route: routeOf(connection.request),
-    stream: connection.stream,
+    route: routeOf(instance.request),
+    stream: instance.stream,
     // Known at the start for DCRF's frames; a custom getActionName corrects it once it ran.
-    action: actionLabel(connection.consumer.actions, frame.action),
+    action: actionLabel(instance.consumer.actions, frame.action),
     rawAction: frame.action,
     requestId: frame.request_id ?? null,
     detached: false,
     status: null,
-    connection
+    connection: instance
   }
   let done: Promise<number | null | undefined>
   try {
-    // On the start channel's stores: a tracer binding its context there sees the action's own work
-    // (its database queries) as children of the action's span.
+    // On the start channel's stores, so that the action's database queries are children of its span.
     done = actionTracing.start.runStores(trace, run, undefined, trace)
   } finally {
     actionTracing.end.publish(trace)
@@ -123,14 +117,13 @@ export function actionSettled (trace: ActionTraceContext, status: number | null)
   actionTracing.asyncEnd.publish(trace)
 }
 
-/** The action label of a name: the defined name, or `unknown` (a client's text is never a label). */
+/** The defined name, or `unknown`: a client's text is never a label. */
 export function actionLabel (actions: ReadonlyMap<string, { name: string }>, name: unknown): string {
   return typeof name === 'string' ? actions.get(name)?.name ?? 'unknown' : 'unknown'
 }
 
-/** When each observed socket opened, by its guard. */
 const opened = new WeakMap<object, number>()
-/** Guards whose close was published (a socket closed by the server is reported closed twice). */
+// A socket closed by the server is reported closed twice.
 const closedOnce = new WeakSet<object>()
 
 export function connectionOpened (route: string, request: FastifyRequest, guard: object): void {
@@ -145,10 +138,7 @@ export function connectionClosed (route: string, code: number, request: FastifyR
   connectionClose.publish({ route, code, durationMs: at === undefined ? null : performance.now() - at, request } satisfies ConnectionCloseMessage)
 }
 
-/**
- * The onResponse hook of a WebSocket route: a response there is an upgrade refused with an HTTP
- * status (an accepted upgrade is hijacked, and has none), or a plain GET without an upgrade.
- */
+/** The onResponse hook of a WebSocket route: an accepted upgrade is hijacked, so a response to one is a refusal. */
 export function refusedHook (route: string): onResponseHookHandler {
   return function (request: FastifyRequest, reply: FastifyReply, done: () => void) {
     if (request.ws && connectionRefused.hasSubscribers) {
@@ -171,14 +161,14 @@ export function publishObserver (observer: string, group: string, action: string
 }
 
 export function publishDelivery (
-  connection: TracedConnection,
+  instance: TracedInstance,
   message: { observer: string, group: string, action: string, committedAt?: number },
   frames: number
 ): void {
   const committedAt = message.committedAt
   observerDeliver.publish({
-    route: routeOf(connection.request),
-    stream: connection.stream,
+    route: routeOf(instance.request),
+    stream: instance.stream,
     observer: message.observer,
     group: message.group,
     action: message.action,
@@ -188,16 +178,16 @@ export function publishDelivery (
   } satisfies ObserverDeliverMessage)
 }
 
-export function publishSubscriptions (connection: TracedConnection, delta: number): void {
-  if (delta !== 0) subscription.publish({ route: routeOf(connection.request), delta } satisfies SubscriptionMessage)
+export function publishSubscriptions (instance: TracedInstance, delta: number): void {
+  if (delta !== 0) subscription.publish({ route: routeOf(instance.request), delta } satisfies SubscriptionMessage)
 }
 
 export function publishSlowClose (route: string, bufferedAmount: number, maxBufferedBytes: number): void {
   slowClose.publish({ route, bufferedAmount, maxBufferedBytes } satisfies SlowCloseMessage)
 }
 
-export function publishThrottled (connection: TracedConnection, limit: ThrottledMessage['limit']): void {
-  throttled.publish({ route: routeOf(connection.request), stream: connection.stream, limit } satisfies ThrottledMessage)
+export function publishThrottled (instance: TracedInstance, limit: ThrottledMessage['limit']): void {
+  throttled.publish({ route: routeOf(instance.request), stream: instance.stream, limit } satisfies ThrottledMessage)
 }
 
 export function publishTooBig (route: string, bytes: number | null, maxFrameSize: number): void {
@@ -208,13 +198,9 @@ export function publishPaused (route: string, isPaused: boolean): void {
   paused.publish({ route, paused: isPaused } satisfies PausedMessage)
 }
 
-/** The last state of each channel layer (in-process layers are up from the start). */
 const layerStates = new WeakMap<object, 'up' | 'down'>()
 
-/**
- * A channel layer went up or down (`state`), or its number of groups changed (no `state`).
- * Called unguarded for state changes (rare), so that the state is known to later messages.
- */
+/** A channel layer went up or down, or (no `state`) its number of groups changed; unguarded, so the state is kept. */
 export function channelLayerChanged (layer: object, state: 'up' | 'down' | undefined, groups: number, error?: Error): void {
   if (state !== undefined) layerStates.set(layer, state)
   if (!channelLayerState.hasSubscribers) return
@@ -223,13 +209,12 @@ export function channelLayerChanged (layer: object, state: 'up' | 'down' | undef
   channelLayerState.publish(message)
 }
 
-/** The route of a socket's consumers (one connection, or a multiplexer's map of them). */
+/** The route of a socket's consumers (one instance, or a multiplexer's map of them). */
 export function routeOfConsumers (consumers: { request: FastifyRequest } | Map<unknown, { request: FastifyRequest }>): string {
-  const connection = consumers instanceof Map ? consumers.values().next().value : consumers
-  return connection === undefined ? 'unknown' : routeOf(connection.request)
+  const instance = consumers instanceof Map ? consumers.values().next().value : consumers
+  return instance === undefined ? 'unknown' : routeOf(instance.request)
 }
 
-/** The request of a socket's consumers. */
 export function requestOfConsumers (consumers: { request: FastifyRequest } | Map<unknown, { request: FastifyRequest }>): FastifyRequest {
   return (consumers instanceof Map ? consumers.values().next().value! : consumers).request
 }

@@ -1,8 +1,4 @@
-/**
- * An action frame, from reading to reply: the action's name and arguments, the consumer's and the
- * action's permissions, validation of the arguments, then the run — in the queue, in a transaction
- * when atomic, or beside the queue when detached.
- */
+/** An action frame, from its name and arguments through permissions and validation to its reply. */
 import type { ActionArgs, ActionCall, ActionReturn, ConsumerContext, Database } from '../types/index.js'
 import type { ActionTraceContext } from '../types/diagnostics.js'
 import { defaultGetActionName, type CompiledAction, type CompiledConsumer } from './consumer.js'
@@ -13,9 +9,9 @@ import { methodNotAllowed } from './protocol.js'
 import { databaseOf, type Runtime } from './runtime.js'
 import type { SocketGuard } from './socket-guard.js'
 
-/** The transaction of the atomic action running now on a consumer instance: its `ctx.db` meanwhile. */
+/** The transaction of the atomic action running now: `ctx.db` meanwhile. */
 export const kTransaction = Symbol('fastify-dcrf.transaction')
-/** The detached actions running on a consumer instance, each with its definition's name. */
+/** The detached actions running, each with its definition's name. */
 export const kDetached = Symbol('fastify-dcrf.detached')
 
 /** What dispatch needs of the consumer instance a frame reached. */
@@ -24,16 +20,12 @@ export interface ActionTarget extends ConsumerContext {
   readonly stream: string | null
   [kTransaction]: Database | null
   [kDetached]: Map<AbortController, string> | null
-  /** Replies with an action's result; returns the reply's status (`null`: no reply). */
+  /** Both return the reply's status (`null`: no reply). */
   replyResult: (name: string, requestId: unknown, result: ActionReturn) => number | null
-  /** Replies with an error; returns the reply's status. */
   replyError: (name: unknown, requestId: unknown, err: unknown) => number
 }
 
-/**
- * What an action receives beside its context and arguments. A class, so that the abort signal of
- * the consumer instance is created only when an action reads it.
- */
+// A class, so that the instance's abort signal is created only when an action reads it.
 class Call implements ActionCall {
   readonly action: string
   readonly requestId: unknown
@@ -51,9 +43,8 @@ class Call implements ActionCall {
 }
 
 /**
- * Handles an action frame of `size` bytes, then releases it (`guard.release()`), however
- * the frame ends; a detached action's frame counts until the action ends. Resolves to the reply's
- * status (`null`: no reply; `undefined`: detached, settled later).
+ * Handles an action frame of `size` bytes and releases it from the guard (a detached one when the
+ * action ends). Resolves to the reply's status (`null`: no reply; `undefined`: detached).
  */
 export async function dispatch (target: ActionTarget, runtime: Runtime, frame: Record<string, unknown>, guard: SocketGuard, size: number, trace: ActionTraceContext | null = null): Promise<number | null | undefined> {
   let detached = false
@@ -88,8 +79,7 @@ export async function dispatch (target: ActionTarget, runtime: Runtime, frame: R
       return target.replyError(name, requestId, methodNotAllowed(name))
     }
     try {
-      // Permissions come before the lookup: an unknown action under a denying permission is a 403.
-      // checkAll answers synchronously when every check does: awaited only when it has to be.
+      // Before the lookup: an unknown action under a denying permission is a 403 (DCRF).
       const allowed = checkAll(consumer.permissions ?? runtime.permissions, 'hasPermission', target, name, args)
       if (allowed !== true && !await allowed) throw new errors.DCRF_ERR_PERMISSION_DENIED()
       const compiled = consumer.actions.get(name)
@@ -126,7 +116,6 @@ export async function dispatch (target: ActionTarget, runtime: Runtime, frame: R
   }
 }
 
-/** Runs an action in a transaction, which `ctx.db` is meanwhile; a throw rolls it back. */
 async function atomically (target: ActionTarget, runtime: Runtime, run: () => ActionReturn | Promise<ActionReturn>): Promise<ActionReturn> {
   return databaseOf(runtime).transaction(async (tx) => {
     target[kTransaction] = tx as Database
@@ -138,7 +127,7 @@ async function atomically (target: ActionTarget, runtime: Runtime, run: () => Ac
   })
 }
 
-/** Runs an action beside the queue; cancelled (its signal aborted, its reply dropped) on close. */
+// Cancelled on close: its signal aborted, its reply dropped.
 function runDetached (target: ActionTarget, compiled: CompiledAction, name: string, requestId: unknown, args: ActionArgs, trace: ActionTraceContext | null, ended: () => void): void {
   const controller = new AbortController()
   ;(target[kDetached] ??= new Map()).set(controller, compiled.name)

@@ -1,17 +1,13 @@
-/**
- * Every error fastify-dcrf raises, one registry. The key of each entry is its code. Errors with a
- * 4xx `statusCode` are answered on the wire with their message; configuration errors are thrown at
- * `register`/`ready`.
- */
 import createError from '@fastify/error'
 
+/** Every error fastify-dcrf raises, keyed by code; a 4xx `statusCode` is answered with its message. */
 export const errors = {
-  // Configuration: thrown while the application boots.
+  // Configuration: thrown at register/ready.
   DCRF_ERR_INVALID_OPTION: createError('DCRF_ERR_INVALID_OPTION', 'Invalid fastify-dcrf option %s: %s', 500, TypeError),
   DCRF_ERR_INVALID_CONSUMER: createError('DCRF_ERR_INVALID_CONSUMER', 'Invalid consumer for %s: %s', 500, TypeError),
   DCRF_ERR_INVALID_SERIALIZER: createError('DCRF_ERR_INVALID_SERIALIZER', 'Invalid serializer for table %s: %s', 500, TypeError),
 
-  // The wire: each becomes a reply frame with its status; the messages are DCRF's, byte for byte.
+  // The wire: DCRF's messages, byte for byte.
   DCRF_ERR_NO_ACTION: createError('DCRF_ERR_NO_ACTION', 'Unable to find action in message body.', 405),
   DCRF_ERR_METHOD_NOT_ALLOWED: createError('DCRF_ERR_METHOD_NOT_ALLOWED', 'Method "%s" not allowed.', 405),
   DCRF_ERR_PERMISSION_DENIED: createError('DCRF_ERR_PERMISSION_DENIED', 'You do not have permission to perform this action.', 403),
@@ -28,7 +24,7 @@ export const errors = {
   DCRF_ERR_TOO_MANY_DETACHED: createError('DCRF_ERR_TOO_MANY_DETACHED', 'Too many detached actions running on this connection (at most %s).', 429),
   DCRF_ERR_BAD_STREAM_FRAME: createError('DCRF_ERR_BAD_STREAM_FRAME', 'Message must be a JSON object with a "stream" string and a "payload".', 400),
 
-  // Runtime failures of the plugin's own parts: logged, answered 500 where a client is waiting.
+  // The plugin's own failures: logged, answered 500.
   DCRF_ERR_CHANNEL_LAYER_CLOSED: createError('DCRF_ERR_CHANNEL_LAYER_CLOSED', 'The channel layer is closed.', 500),
   DCRF_ERR_CHANNEL_LAYER_UNAVAILABLE: createError('DCRF_ERR_CHANNEL_LAYER_UNAVAILABLE', 'The channel layer could not take the message (%s); it was dropped.', 500),
   DCRF_ERR_INVALID_GROUP_MESSAGE: createError('DCRF_ERR_INVALID_GROUP_MESSAGE', 'A group message needs a string "type".', 500, TypeError),
@@ -41,7 +37,7 @@ export const errors = {
 
 export type DcrfErrorCode = keyof typeof errors
 
-/** Field errors as DRF shapes them: `{"field": ["message", ...]}`; `non_field_errors` for the rest. */
+/** Field errors as DRF shapes them: `{"field": ["message", ...]}`, `non_field_errors` for the rest. */
 export type FieldErrors = Record<string, string[]>
 
 /** An error with the detail a 400 reply carries. */
@@ -52,10 +48,7 @@ export interface ValidationErrorDetail extends Error {
   detail: FieldErrors | string[]
 }
 
-/**
- * A 400 reply: `validationError({ email: ['Enter a valid email address.'] })` answers
- * `errors: [{"email": [...]}]`; `validationError('Room is full')` answers `errors: ["Room is full"]`.
- */
+/** A 400: `validationError({ email: ['…'] })` answers `[{"email": ['…']}]`, `validationError('Full')` `["Full"]`. */
 export function validationError (detail: FieldErrors | string | string[]): ValidationErrorDetail {
   const err = new errors.DCRF_ERR_VALIDATION() as ValidationErrorDetail
   err.detail = typeof detail === 'string' ? [detail] : detail

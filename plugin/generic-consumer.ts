@@ -1,8 +1,4 @@
-/**
- * Generic consumers: a consumer with a `table` is DCRF's `GenericAsyncAPIConsumer`. This file holds
- * what its context adds — the queryset, `getObject` with DCRF's 404s, the serializer and its
- * context — compiled once per consumer.
- */
+/** What a consumer with a `table` (DCRF's `GenericAsyncAPIConsumer`) adds to its context. */
 import { and, asc, eq, getTableColumns, getTableName, Param, sql, type SQL } from 'drizzle-orm'
 import { getTableConfig, PgTable, type PgColumn } from 'drizzle-orm/pg-core'
 import type { ActionArgs, AnyConsumer, ConsumerContext, Database, SerializerContext, SerializerLike } from '../types/index.js'
@@ -17,49 +13,34 @@ import { serializer as buildSerializer } from './serializer.js'
 export interface GenericConfig {
   table: PgTable
   tableName: string
-  /** The JS key and column of the (single-column) primary key. */
   pkKey: string
   pkColumn: PgColumn
   lookupColumn: PgColumn
   lookupKwarg: string
   serializer: SerializerLike
   order: Array<SQL | PgColumn>
-  /** The prepared row lookups of this table, per database (the plugin's, or a transaction). */
+  /** Per database: the plugin's, or a transaction. */
   prepared: WeakMap<object, PreparedLookups>
-  /**
-   * Names the table object among those of consumers: subscribers share the re-read of a row per
-   * table object (another definition of the same SQL table has other keys) and queryset.
-   */
+  /** Keys the re-reads subscribers share, per table object: another definition of the table has other keys. */
   readKey: string
-  /**
-   * Whether a write can find its row by the lookup value itself (see {@link lookupWhere}): the
-   * lookup column is unique, and every value the column cannot hold is known before the database
-   * sees it.
-   */
+  /** Writes skip `getObject` (`lookupWhere`): the lookup column is unique, `coerceLookup` knows its bad values. */
   writesByLookup: boolean
 }
 
-/** A prepared `SELECT * … WHERE <column> = $1 LIMIT 1`. */
 interface PreparedLookup {
   execute (values: { value: unknown }): Promise<Array<Record<string, unknown>>>
 }
 
 interface PreparedLookups {
-  /** By the lookup field (`getObject`). */
   lookup?: PreparedLookup
-  /** By the primary key (re-reads of instance subscriptions). */
   pk?: PreparedLookup
 }
 
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i
 const NO_MATCH = Symbol('no match')
-/** The column types whose lookup values `coerceLookup` checks completely. */
 const CHECKED_TYPES = new Set([...NUMBER_INTEGER_RANGES.keys(), ...BIGINT_TYPES, 'PgUUID', 'PgText', 'PgVarchar', 'PgChar'])
 
-/**
- * A lookup value as the column takes it, or NO_MATCH when no row can have it: a pk of the wrong
- * type is a 404 (DCRF), never a database error.
- */
+// A pk of the wrong type is a 404 (DCRF), never a database error.
 function coerceLookup (column: PgColumn, value: unknown): unknown {
   const type = column.columnType
   const range = NUMBER_INTEGER_RANGES.get(type)
@@ -71,7 +52,7 @@ function coerceLookup (column: PgColumn, value: unknown): unknown {
   }
   if (type === 'PgUUID') return typeof value === 'string' && UUID.test(value) ? value : NO_MATCH
   if (type === 'PgText' || type === 'PgVarchar' || type === 'PgChar') {
-    // PostgreSQL text never holds NUL
+    // PostgreSQL text never holds NUL.
     return (typeof value === 'string' && !value.includes('\u0000')) || typeof value === 'number' ? String(value) : NO_MATCH
   }
   return typeof value === 'object' && value !== null ? NO_MATCH : value
@@ -86,7 +67,6 @@ export function compileGeneric (definition: AnyConsumer, where: string): Generic
   const config = getTableConfig(table)
   const pkEntries = Object.entries(columns).filter(([, column]) => column.primary)
   if (pkEntries.length !== 1 && config.primaryKeys.length === 0) {
-    // A composite primary key needs an explicit lookup field; writes then use it.
     if (definition.lookupField === undefined) {
       throw new errors.DCRF_ERR_INVALID_CONSUMER(where, `table "${getTableName(table)}" has no single-column primary key: set lookupField`)
     }
@@ -115,12 +95,9 @@ export function compileGeneric (definition: AnyConsumer, where: string): Generic
 }
 
 /**
- * The row of `column = value`, through a statement prepared once per database and table, for the
- * consumers without a `queryset` (the common case). Two reasons, both measured (bench/README.md):
- * building a Drizzle query costs more than the rest of a `retrieve`; and Drizzle runs unprepared
- * queries on postgres.js as `prepare: false`, which postgres.js sends as Parse/Describe first and
- * waits for the description before it binds: two round trips, and no pipelining on the connection.
- * A prepared statement is one round trip, pipelined.
+ * The row of `column = value`, through a statement prepared once per database and table. Measured
+ * (bench/README.md): building a Drizzle query costs more than the rest of a `retrieve`, and an
+ * unprepared query on postgres.js takes two round trips, unpipelined.
  */
 export function selectOne (db: Database, generic: GenericConfig, by: 'lookup' | 'pk', value: unknown): Promise<Array<Record<string, unknown>>> {
   let lookups = generic.prepared.get(db)
@@ -139,14 +116,14 @@ export function selectOne (db: Database, generic: GenericConfig, by: 'lookup' | 
   return query.execute({ value })
 }
 
-/** A consumer instance as the generic helpers read it: its context, and its compiled consumer. */
+/** A consumer instance as the generic helpers read it. */
 export interface GenericTarget extends ConsumerContext<any, any> {
   readonly consumer: { readonly definition: AnyConsumer, readonly generic: GenericConfig | null }
 }
 
 /** The generic settings of the consumer a context belongs to; throws for a consumer without a table. */
 export function genericOf (ctx: ConsumerContext<any, any>): GenericConfig {
-  // Mixin steps receive the public context type; every context the plugin makes is a GenericTarget.
+  // Mixin steps get the public context type; every context the plugin makes is a GenericTarget.
   const config = (ctx as Partial<GenericTarget>).consumer?.generic
   if (config == null) throw new errors.DCRF_ERR_NOT_GENERIC()
   return config
@@ -162,7 +139,6 @@ export function getQueryset (target: GenericTarget, args: ActionArgs = {}): SQL 
   return target.consumer.definition.queryset?.(target, args)
 }
 
-/** The lookup value of an action's arguments, as its column takes it: 400 when missing, 404 when no row can have it. */
 function lookupValue (generic: GenericConfig, lookup: unknown): { value: unknown, args: ActionArgs } {
   const args = isPlainObject(lookup) ? lookup : {}
   const value = isPlainObject(lookup) ? lookup[generic.lookupKwarg] : lookup
@@ -191,11 +167,7 @@ export async function getObject (target: GenericTarget, lookup: unknown): Promis
   return rows[0]
 }
 
-/**
- * The condition of the one row a write finds by itself instead of through `getObject` (when
- * `writesByLookup`): lookup column = value, within the connection's queryset. Throws what
- * `getObject` throws before its query.
- */
+/** The `WHERE` of a write that skips `getObject` (when `writesByLookup`); throws as `getObject` does. */
 export function lookupWhere (ctx: ConsumerContext<any, any>, generic: GenericConfig, lookup: unknown): SQL {
   const { value, args } = lookupValue(generic, lookup)
   const queryset = ctx.getQueryset(args)
@@ -215,17 +187,14 @@ export function serializeRows (ctx: ConsumerContext<any, any>, rows: readonly un
   return Promise.all(rows.map((row) => serializer.toRepresentation(row, context)))
 }
 
-/** DRF's serializer context: the connection's user, request and database, the consumer, and its additions. */
+/** DRF's serializer context: the connection's user, request and database, the consumer, its additions. */
 export function serializerContext (target: GenericTarget): SerializerContext {
   const base: SerializerContext = { user: target.user, request: target.request, consumer: target, db: target.db }
   const extra = target.consumer.definition.serializerContext
   return extra === undefined ? base : { ...base, ...extra(target) }
 }
 
-/**
- * Runs a write and answers database constraint violations as DRF does: a unique, foreign-key or
- * not-null violation is a 400 field error, not a 500.
- */
+/** Runs a write; a constraint violation is a 400 field error (DRF), not a 500. */
 export async function writing<T> (generic: GenericConfig, write: () => Promise<T>): Promise<T> {
   try {
     return await write()

@@ -21,7 +21,6 @@ import { checkAsyncApiOptions, Mounts } from './asyncapi.js'
 import { mountConsumer, mountMultiplexer } from './route.js'
 import { startHandshakeClock, watchConnections } from './upgrade.js'
 
-/** A WebSocket close code: the server is going away (RFC 6455). */
 const GOING_AWAY = 1001
 
 const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, options) {
@@ -33,8 +32,7 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
   const runtime: Runtime = {
     channelLayer,
     permissions: resolved.permissions,
-    // Writes through this database reach observers once committed; tables nobody observes are
-    // not captured at all.
+    // Tables nobody observes are not captured at all.
     db: resolved.db === null
       ? null
       : captureChanges(resolved.db, (events) => observers.publishChanges(events), { capture: (table) => observers.observes(table) }),
@@ -75,12 +73,11 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
     })
   }
 
-  // Before @fastify/websocket's own preClose (which closes sockets without a code): clients learn
-  // that the server is going away, and each connection cleans up.
+  // Before @fastify/websocket's own preClose, which closes sockets without a code.
   fastify.addHook('preClose', (done) => {
     for (const guard of runtime.sockets) {
       guard.closeAndDrain(GOING_AWAY, 'Server shutting down')
-      // Without waiting for the closing handshake: detached work stops and groups are left now.
+      // Not waiting for the closing handshake: detached work stops and groups are left now.
       guard.handleClose(GOING_AWAY)
     }
     done()
@@ -88,7 +85,7 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
   if (resolved.externalChanges !== null && resolved.db !== null) {
     const external = new ExternalChanges({ db: resolved.db, hub: observers, log: fastify.log, options: resolved.externalChanges })
     await external.start()
-    // before the channel layer closes: notifications already heard are still handed on
+    // Before the channel layer closes: notifications already heard are still handed on.
     fastify.addHook('onClose', () => external.stop())
   }
   fastify.addHook('onReady', () => channelLayer.ready())
@@ -102,8 +99,7 @@ const plugin: FastifyPluginAsync<DcrfOptions> = async function dcrf (fastify, op
   }
 
   const facades = new WeakMap<FastifyInstance, DcrfDecorator>()
-  // A getter, so that `app.dcrf` read inside an encapsulated context mounts routes there, under
-  // that context's hooks.
+  // A getter, so that `app.dcrf` read inside an encapsulated context mounts routes under its hooks.
   fastify.decorate('dcrf', {
     getter (this: FastifyInstance): DcrfDecorator {
       let facade = facades.get(this)

@@ -1,17 +1,4 @@
-/**
- * `fastify-dcrf/metrics`: Prometheus metrics fed by the plugin's diagnostics channels, registered
- * on a prom-client Registry (an optional peer dependency: only this entry needs it).
- *
- * Label values come only from what the application defines (routes as mounted, stream names,
- * action names, observer ids): an action name a client made up is counted as `unknown`, and
- * request ids are never labels.
- *
- * @example
- * import { dcrfMetrics } from 'fastify-dcrf/metrics'
- * import { register } from 'prom-client'
- * dcrfMetrics() // on prom-client's default registry
- * app.get('/metrics', async (_req, reply) => reply.type(register.contentType).send(await register.metrics()))
- */
+/** `fastify-dcrf/metrics`: the only entry that needs prom-client (an optional peer dependency). */
 import dc from 'node:diagnostics_channel'
 import { Counter, Gauge, Histogram, register as defaultRegistry, type Registry } from 'prom-client'
 import { channelNames } from './diagnostics.js'
@@ -65,9 +52,15 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 const DURATION_BUCKETS = [1, 10, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600]
 
 /**
- * Subscribes to the plugin's diagnostics channels and registers its metrics. Call it once per
- * registry, before the server takes connections: a connection opened before it is not counted as
- * open (its close is not counted either).
+ * Registers Prometheus metrics fed by the plugin's diagnostics channels. Call it once per registry,
+ * before the server takes connections (one opened before is not counted). Label values come only
+ * from what the application defines: an action name a client made up is `unknown`.
+ *
+ * @example
+ * import { dcrfMetrics } from 'fastify-dcrf/metrics'
+ * import { register } from 'prom-client'
+ * dcrfMetrics() // on prom-client's default registry
+ * app.get('/metrics', async (_req, reply) => reply.type(register.contentType).send(await register.metrics()))
  */
 export function dcrfMetrics (options: DcrfMetricsOptions = {}): DcrfMetrics {
   const registry = options.registry ?? defaultRegistry
@@ -91,8 +84,7 @@ export function dcrfMetrics (options: DcrfMetricsOptions = {}): DcrfMetrics {
   const connectionsOpen = gauge('connections_open', 'WebSocket connections open now', ['route'])
   const connectionsTotal = counter('connections_total', 'WebSocket handshakes, by outcome (accepted, refused)', ['route', 'outcome'])
   const connectionDuration = histogram('connection_duration_seconds', 'How long connections stayed open', ['route'], options.durationBuckets ?? DURATION_BUCKETS)
-  // Per-frame and per-action counts add up in plain numbers and reach prom-client when it is
-  // scraped: its inc() hashes the labels at every call, too much for every frame.
+  // Counted in plain numbers until a scrape: prom-client's inc() hashes the labels, too much per frame.
   const perRoute = new Map<string, RouteSeries>()
   const perAction = new Map<string, ActionSeries>()
   const flushRoutes = (): void => {

@@ -10,10 +10,9 @@ import { tableInfo } from './observer/table-info.js'
 import { errors } from './errors.js'
 import { isPermissionList } from './permissions.js'
 
-/** The default largest inbound frame: 1 MiB. */
-export const DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
+const DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
 
-export interface ResolvedOptions {
+interface ResolvedOptions {
   channelLayer: NonNullable<DcrfOptions['channelLayer']>
   permissions: readonly Permission[]
   maxFrameSize: number
@@ -37,7 +36,7 @@ export interface Limits {
   heartbeatInterval: number
 }
 
-export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxDepth: 32,
   maxQueuedFrames: 1000,
   maxQueuedBytes: 1024 * 1024,
@@ -122,7 +121,7 @@ function checkExternalChanges (options: ExternalChangesOptions, db: Database | n
     fail('externalChanges.tables', 'must be a non-empty array of Drizzle tables')
   }
   for (const table of tables) {
-    // rows are read back by key
+    // Rows are read back by key.
     const info = tableInfo(table)
     if (info.pk.length === 0) fail('externalChanges.tables', `table ${info.identity} has no primary key`)
   }

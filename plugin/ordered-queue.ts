@@ -1,8 +1,3 @@
-/**
- * The ordered queue of one consumer instance: frames, group messages and the connect/disconnect
- * hooks run strictly one after another, as mercurius' SubscriptionConnection does.
- */
-
 /** A queued piece of work; a returned thenable holds the queue until it settles. */
 export type Task = () => unknown
 
@@ -15,34 +10,24 @@ const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   typeof (value as PromiseLike<unknown> | null)?.then === 'function'
 
 /**
- * Runs tasks one after another: synchronously while they complete synchronously, and a task that
- * returns a promise holds the queue until it settles. A task that throws or rejects is logged and
- * the queue goes on.
- *
- * Written without an async function on purpose: a group message delivered to thousands of
- * consumers costs them no promise of the queue's own, and a task that completes synchronously
- * costs no turn of the microtask queue.
- *
- * @example
- * const queue = new OrderedQueue(request.log)
- * queue.push(() => first())
- * queue.push(async () => second()) // runs once first() (and its promise, if any) settled
+ * The tasks of one consumer instance (frames, group messages, hooks), one after another, as
+ * mercurius' SubscriptionConnection; a failing task is logged and the queue goes on. No async
+ * function on purpose: a group message to thousands of consumers costs no promise of the queue's
+ * own, and a synchronous task no microtask turn.
  */
 export class OrderedQueue {
   // A logger rather than a callback: a callback would be one more closure per consumer instance.
   readonly #log: TaskLog
-  /** Tasks waiting while one runs (an idle queue runs a task at once, without queueing it). */
   #tasks: Array<Task | undefined> | null = null
   #head = 0
   #draining = false
-  /** The continuations after a task's promise settles, made on the first asynchronous task. */
   #resume: [() => void, (err: unknown) => void] | null = null
 
   constructor (log: TaskLog) {
     this.#log = log
   }
 
-  /** Whether a task is running (or holding the queue while its promise settles). */
+  /** Whether a task is running or holding the queue. */
   get busy (): boolean {
     return this.#draining
   }
@@ -57,10 +42,7 @@ export class OrderedQueue {
     this.#run(task)
   }
 
-  /**
-   * Runs `fn.call(self, a, b)` at once when the queue is idle and returns true; returns false,
-   * running nothing, when it is busy. A hot caller runs its work without making a task of it.
-   */
+  /** Runs `fn.call(self, a, b)` if idle (true), else nothing (false): a hot path makes no closure. */
   runIfIdle<T, A, B> (self: T, fn: (this: T, a: A, b: B) => unknown, a: A, b: B): boolean {
     if (this.#draining) return false
     this.#draining = true
@@ -107,7 +89,6 @@ export class OrderedQueue {
     this.#log.error({ err }, 'consumer task failed')
   }
 
-  /** The next waiting task, or undefined (the queue emptied) when there is none. */
   #next (): Task | undefined {
     const tasks = this.#tasks
     if (tasks === null) return undefined

@@ -1,14 +1,4 @@
-/**
- * `fastify-dcrf/otel`: every action as an OpenTelemetry span, from the action tracing channel.
- * The action runs inside its span's context, so that what it does (its database queries, through
- * their own instrumentation) shows as the span's children. `@opentelemetry/api` is an optional
- * peer dependency: only this entry needs it.
- *
- * @example
- * import { instrumentActions } from 'fastify-dcrf/otel'
- * // after the OpenTelemetry SDK started (its context manager must be AsyncLocalStorage-based, the default on Node)
- * const stop = instrumentActions()
- */
+/** `fastify-dcrf/otel`: the only entry that needs `@opentelemetry/api` (an optional peer dependency). */
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api'
 import { actionTracing } from './diagnostics.js'
 import type { ActionTraceContext } from '../types/diagnostics.js'
@@ -18,10 +8,7 @@ export interface InstrumentActionsOptions {
   tracer?: Tracer
 }
 
-/**
- * A store for the start channel that runs the action in an OpenTelemetry context: the channel
- * calls `run(store, fn)` around the action, as it would an AsyncLocalStorage's.
- */
+// The start channel calls `run(store, fn)` around the action, as it would an AsyncLocalStorage's.
 const otelStore = {
   run<T> (ctx: Context, fn: () => T): T {
     return context.with(ctx, fn)
@@ -29,11 +16,15 @@ const otelStore = {
 }
 
 /**
- * Subscribes to the action tracing channel: a span of kind SERVER per action, named
- * `<action> <route>` (and the stream of a multiplexed route), with attributes `dcrf.route`,
- * `dcrf.stream`, `dcrf.action`, `dcrf.detached` and `dcrf.response_status`; an error reply from a
- * thrown exception records the exception, and a status ≥ 500 marks the span as failed. Returns
- * the function that stops it.
+ * Every action as an OpenTelemetry SERVER span, `<action> <route> [stream]`, with attributes
+ * `dcrf.route`, `dcrf.stream`, `dcrf.action`, `dcrf.detached`, `dcrf.response_status`; a thrown
+ * exception is recorded, a status ≥ 500 marks it failed. The action runs in the span's context,
+ * so its database queries are its children. Returns the function that stops it.
+ *
+ * @example
+ * import { instrumentActions } from 'fastify-dcrf/otel'
+ * // after the OpenTelemetry SDK started (its context manager must be AsyncLocalStorage-based, the default on Node)
+ * const stop = instrumentActions()
  */
 export function instrumentActions (options: InstrumentActionsOptions = {}): () => void {
   const tracer = options.tracer ?? trace.getTracer('fastify-dcrf')
@@ -51,8 +42,7 @@ export function instrumentActions (options: InstrumentActionsOptions = {}): () =
     spans.set(message, span)
     return trace.setSpan(context.active(), span)
   }
-  // A Node.js whose channels take only AsyncLocalStorage stores still gets the spans, without the
-  // action's own work beneath them.
+  // A Node.js whose channels take only AsyncLocalStorage stores gets the spans without their children.
   let bound = true
   try {
     actionTracing.start.bindStore(otelStore as never, transform as never)

@@ -1,7 +1,4 @@
-/**
- * Permissions, DCRF's `permission_classes`: plain objects with an action check and a connect check,
- * composable with `and`, `or` and `not`, and adaptable from any Fastify authentication hook.
- */
+/** Permissions, DCRF's `permission_classes`: objects with an action check and a connect check. */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ActionArgs, AnyContext, FastifyAuthHook, Permission } from '../types/index.js'
 import { errors } from './errors.js'
@@ -19,9 +16,8 @@ export const allowAny: Permission = Object.freeze({
 })
 
 /**
- * Allows actions of connections whose `request.user` is set (DCRF's `IsAuthenticated`): others are
- * denied with 403 action by action. The connection itself is not refused; refusing it is the job of
- * the route's authentication hook (or of a permission's `canConnect`).
+ * Allows actions of connections whose `request.user` is set (DCRF's `IsAuthenticated`), others 403
+ * action by action; the connection itself is not refused (that is the route's hook's job).
  */
 export const isAuthenticated: Permission = Object.freeze({
   hasPermission: (ctx: AnyContext) => ctx.user !== null && ctx.user !== undefined
@@ -31,10 +27,7 @@ function run (permission: Permission, check: Check, ctx: AnyContext, action: str
   return check === 'canConnect' ? permission.canConnect!(ctx) : permission.hasPermission!(ctx, action, args)
 }
 
-/**
- * Runs one kind of check over a list of permissions; every one must allow. Permissions without that
- * check allow. Stays synchronous when every check is, so the common case costs no promise.
- */
+/** Every permission with that check must allow; synchronous while the checks are, so the common case costs no promise. */
 export function checkAll (
   permissions: readonly Permission[],
   check: Check,
@@ -80,10 +73,7 @@ export function or (...permissions: Permission[]): Permission {
   return compose(permissions, false)
 }
 
-/**
- * Inverts a permission (DRF's `~A`). Only the checks the permission defines are inverted: `not` of a
- * permission without a connect check does not refuse connections.
- */
+/** Inverts a permission (DRF's `~A`) in the checks it defines only: without a connect check it refuses no connection. */
 export function not (permission: Permission): Permission {
   const inverted: Permission = {}
   if (permission.hasPermission) {
@@ -97,15 +87,12 @@ export function not (permission: Permission): Permission {
   return inverted
 }
 
-/**
- * A stand-in for Fastify's reply, so that a `(request, reply)` hook can run for each action on an
- * open socket. It records what the hook answers; nothing reaches the network.
- */
+// Lets a `(request, reply)` hook run for each action on an open socket; nothing reaches the network.
 class RecordingReply {
   statusCode = 200
   sent = false
   payload: unknown = undefined
-  /** Called on `send`: a callback-style hook that answers does not call `done`. */
+  // A callback-style hook that answers does not call `done`.
   onSend: () => void = () => {}
   code (status: number): this { this.statusCode = status; return this }
   status (status: number): this { return this.code(status) }
@@ -123,7 +110,6 @@ class RecordingReply {
   }
 }
 
-/** The error a hook's refusal becomes: 401 and 403 keep DCRF's messages, other 4xx their own. */
 function refusal (status: number, payload: unknown): Error {
   if (status === 401) return new errors.DCRF_ERR_NOT_AUTHENTICATED()
   if (status === 403) return new errors.DCRF_ERR_PERMISSION_DENIED()
@@ -154,12 +140,10 @@ async function runHook (hook: FastifyAuthHook, request: FastifyRequest): Promise
 }
 
 /**
- * Uses an existing Fastify hook as a permission, e.g. `fromHook(app.authenticate)` for a
- * `@fastify/jwt` verify. The hook runs against the connection's upgrade request at the handshake
- * and again before every action (so an expired token stops working on an open socket). A hook that
- * throws or answers 401 denies with 401 "Authentication credentials were not provided.", 403 with
- * the permission-denied message, any other 4xx with its own message; a hook that lets the request
- * through allows.
+ * Uses an existing Fastify hook as a permission, e.g. `fromHook(app.authenticate)`. It runs against
+ * the upgrade request at the handshake and before every action (an expired token stops working on
+ * an open socket). A hook that throws or answers 401 denies with DCRF's 401, 403 with its 403, any
+ * other 4xx with its own message.
  */
 export function fromHook (hook: FastifyAuthHook, { onConnect = true, onAction = true } = {}): Permission {
   const permission: Permission = {}

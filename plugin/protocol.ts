@@ -1,15 +1,11 @@
-/**
- * The DCRF wire protocol: reading frames, writing the reply envelope, and the one function that
- * turns any exception into a reply.
- */
+/** The DCRF wire protocol: frames in, the reply envelope out, and the exception-to-reply mapping. */
 import type { FastifyBaseLogger } from 'fastify'
 import type { RawData } from 'ws'
 import type { PgTable } from 'drizzle-orm/pg-core'
 import { databaseValidationError, tableOfDatabaseError } from './db-errors.js'
 import { errors, type ValidationErrorDetail } from './errors.js'
 
-/** The message of any unexpected exception; the exception itself is logged, never sent. */
-export const SERVER_ERROR = 'A server error occurred.'
+const SERVER_ERROR = 'A server error occurred.'
 
 /** The size in bytes of a frame as `ws` hands it over. */
 export function frameSize (data: RawData): number {
@@ -17,10 +13,7 @@ export function frameSize (data: RawData): number {
   return data instanceof ArrayBuffer ? data.byteLength : data.length
 }
 
-/**
- * Serializes a reply in DCRF's envelope. The key order is part of the protocol:
- * `errors`, `data`, `action`, `response_status`, `request_id`.
- */
+/** A reply in DCRF's envelope; the key order is part of the protocol. */
 export function encodeReply (action: unknown, data: unknown, errs: unknown[], status: number, requestId: unknown): string {
   return JSON.stringify({
     errors: errs,
@@ -31,27 +24,20 @@ export function encodeReply (action: unknown, data: unknown, errs: unknown[], st
   })
 }
 
-/**
- * A reply around data that is already JSON text, up to its `request_id`: a fan-out serializes its
- * data once, builds this once per event, and appends each subscriber's `request_id` as JSON and
- * the closing brace. Same envelope as `encodeReply`.
- */
+/** `encodeReply`'s text up to `request_id`, so that a fan-out serializes its data once per event. */
 export function rawReplyPrefix (action: string, dataJson: string, status: number): string {
   return `{"errors":[],"data":${dataJson},"action":${JSON.stringify(action)},"response_status":${status},"request_id":`
 }
 
-/**
- * The deepest nesting of arrays and objects in JSON text, counted in one pass without parsing; stops
- * counting once past `limit`. Brackets inside strings do not count.
- */
-export function nestingDepth (text: string, limit: number): number {
+// Counted on the text, so that a too-deep frame is refused before anything parses or walks it.
+function nestingDepth (text: string, limit: number): number {
   let depth = 0
   let deepest = 0
   let inString = false
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (inString) {
-      if (c === 0x5c) i++ // a backslash: skip the escaped character
+      if (c === 0x5c) i++
       else if (c === 0x22) inString = false
     } else if (c === 0x22) {
       inString = true
@@ -64,12 +50,7 @@ export function nestingDepth (text: string, limit: number): number {
   return deepest
 }
 
-/**
- * Reads one inbound frame into a JSON object. Throws the wire error to answer otherwise: 400
- * "Invalid JSON: …" for text that does not parse, 400 "Message must be a JSON object." for binary or
- * empty frames and for JSON that is not an object, 400 for frames nested deeper than `maxDepth`
- * (checked on the text, before anything parses, walks or echoes the frame).
- */
+/** Reads one inbound frame into a JSON object, or throws the 400 to answer. */
 export function parseFrame (raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean, maxDepth: number): Record<string, unknown> {
   if (isBinary) throw new errors.DCRF_ERR_NOT_AN_OBJECT()
   const text = Array.isArray(raw) ? Buffer.concat(raw).toString() : Buffer.isBuffer(raw) ? raw.toString() : Buffer.from(raw).toString()
@@ -85,15 +66,12 @@ export function parseFrame (raw: Buffer | ArrayBuffer | Buffer[], isBinary: bool
   return frame
 }
 
-/** Whether a parsed JSON value is an object (not `null`, not an array): what DCRF calls a dictionary. */
+/** Whether a JSON value is an object (not `null`, not an array): what DCRF calls a dictionary. */
 export function isPlainObject (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-/**
- * The text a multiplexed frame of `stream` starts with, `{"stream":…,"payload":`; the frame is it,
- * the payload's text, and `}`, so that the payload is serialized only once.
- */
+/** `{"stream":…,"payload":`, so that a multiplexed payload is serialized only once. */
 export function streamEnvelope (stream: string): string {
   return `{"stream":${JSON.stringify(stream)},"payload":`
 }
@@ -103,8 +81,7 @@ export function methodNotAllowed (action: unknown): Error {
   return new errors.DCRF_ERR_METHOD_NOT_ALLOWED(typeof action === 'string' ? action : JSON.stringify(action))
 }
 
-/** What a reply says about an error. */
-export interface WireError {
+interface WireError {
   status: number
   errors: unknown[]
 }
@@ -112,10 +89,8 @@ export interface WireError {
 const NO_TABLES: ReadonlyMap<string, PgTable> = new Map()
 
 /**
- * The one mapping from an exception to the wire. Coded client errors (a 4xx `statusCode`, as every
- * `@fastify/error` and Fastify's own errors carry) are answered with their message, validation
- * errors with their field errors, a constraint violation on one of `tables` (by SQL name) as the
- * generic actions answer it (400, field errors); anything else is logged with its stack and
+ * The one mapping from an exception to the wire: a 4xx `statusCode` is answered with its message or
+ * field errors, a constraint violation on one of `tables` as a 400; anything else is logged and
  * answered as a 500 without internals.
  */
 export function toWireError (err: unknown, log: FastifyBaseLogger, tables: ReadonlyMap<string, PgTable> = NO_TABLES): WireError {

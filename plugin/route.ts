@@ -1,7 +1,6 @@
 /**
- * Mounting consumers on WebSocket routes. The route's own Fastify hooks (and those of its
- * encapsulation context) run before the upgrade, then the consumers' connect checks: any of them can
- * refuse the handshake with an HTTP status before a consumer sees the connection.
+ * Mounting consumers on WebSocket routes. The route's Fastify hooks, then the consumers' connect
+ * checks, run before the upgrade: any of them can refuse the handshake with an HTTP status.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, preHandlerHookHandler } from 'fastify'
 import { getTableName } from 'drizzle-orm'
@@ -18,14 +17,9 @@ import { connectionClose, connectionOpen, connectionOpened, refusedHook } from '
 import { each, SocketGuard, type Consumers, type Route } from './socket-guard.js'
 import { releaseUpgrade, stopHandshakeClock } from './upgrade.js'
 
-/**
- * What the connect checks hand to the WebSocket handler, by request: the consumers (a plain
- * consumer's instance is `request.dcrf` too), and the reply, whose hold on the socket the handler
- * releases. Forgotten by the handler, so the request gains no property of ours.
- */
+// From the connect checks to the WebSocket handler, which forgets it: the request gains no property of ours.
 const upgrades = new WeakMap<FastifyRequest, { consumers: Consumers<ConsumerInstance>, reply: FastifyReply }>()
 
-/** Runs the connect checks of every consumer of the route; throws the refusal (401/403). */
 async function checkConnect (runtime: Runtime, instances: Iterable<ConsumerInstance>): Promise<void> {
   for (const instance of instances) {
     const permissions = instance.consumer.permissions ?? runtime.permissions
@@ -35,7 +29,7 @@ async function checkConnect (runtime: Runtime, instances: Iterable<ConsumerInsta
   }
 }
 
-/** Registers the GET route whose upgrade serves `streams` (one `null` stream for a plain consumer). */
+// A plain consumer is the one stream `null`.
 function mountRoute (
   app: FastifyInstance,
   runtime: Runtime,
@@ -86,7 +80,6 @@ function mountRoute (
     ...(userPreHandler === undefined ? [] : Array.isArray(userPreHandler) ? userPreHandler : [userPreHandler]),
     connect
   ] as preHandlerHookHandler[]
-  // A refused upgrade is the route's only response (an accepted one is hijacked): reported to diagnostics.
   const userOnResponse = routeOptions.onResponse
   const onResponse = [...(userOnResponse === undefined ? [] : Array.isArray(userOnResponse) ? userOnResponse : [userOnResponse]), refusedHook(path)]
 
@@ -137,7 +130,6 @@ export function mountMultiplexer (app: FastifyInstance, runtime: Runtime, maxFra
   mountRoute(app, runtime, maxFrameSize, path, new Map(Object.entries(streams)), routeOptions, (guard, data, isBinary, size, admitted) => {
     const instances = guard.consumers as Map<string | null, ConsumerInstance>
     const log = guard.log
-    // Errors that belong to no stream are answered outside the envelope.
     const unrouted = (err: Error): void => {
       guard.release(size)
       const wire = toWireError(err, log)

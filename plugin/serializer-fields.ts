@@ -1,18 +1,9 @@
-/**
- * Serializer fields: how a column's value is read from the wire (DRF's `to_internal_value`, as
- * lenient as DRF: `"5"` is an integer), handed to Drizzle, and written back as JSON
- * (`to_representation`), and which TypeBox schema describes it on the wire.
- */
+/** Serializer fields: a column's value read from the wire as leniently as DRF, and written back as JSON. */
 import { Type, type TSchema } from '@sinclair/typebox'
 import type { Column } from 'drizzle-orm'
 import { BIGINT_TYPES, NUMBER_INTEGER_RANGES } from './column-types.js'
 
-/**
- * A value that could not be read, with DRF's message.
- *
- * @example
- * if (coerced instanceof Invalid) fieldErrors[key] = [coerced.message]
- */
+/** A value that could not be read, with DRF's message. */
 export class Invalid {
   readonly message: string
   constructor (message: string) {
@@ -20,19 +11,10 @@ export class Invalid {
   }
 }
 
-/**
- * One column's conversions.
- *
- * @example
- * const codec = codecOf(users.lastLogin)
- * codec.toDb(codec.coerce('2024-01-01T00:00:00Z')) // Date
- */
-export interface FieldCodec {
-  /** Wire value (not null) → canonical wire value, which the field's schema then checks; or `Invalid`. */
+/** One column's conversions: wire → canonical wire value (or `Invalid`) → Drizzle, row → JSON. */
+interface FieldCodec {
   coerce (value: unknown): unknown
-  /** Canonical wire value → what the Drizzle column takes. */
   toDb (value: unknown): unknown
-  /** Row value → JSON. */
   toWire (value: unknown): unknown
   /** drizzle-typebox's schema of the column → its schema on the wire. */
   wireSchema (base: TSchema): TSchema
@@ -43,8 +25,7 @@ const INT64_MAX = 2n ** 63n - 1n
 // DRF's BooleanField.TRUE_VALUES / FALSE_VALUES.
 const TRUE_VALUES = new Set<unknown>([true, 1, '1', 't', 'T', 'y', 'Y', 'yes', 'Yes', 'YES', 'true', 'True', 'TRUE', 'on', 'On', 'ON'])
 const FALSE_VALUES = new Set<unknown>([false, 0, '0', 'f', 'F', 'n', 'N', 'no', 'No', 'NO', 'false', 'False', 'FALSE', 'off', 'Off', 'OFF'])
-// DRF's IntegerField: "1.0" is an integer, "1.2" is not; DRF's MAX_STRING_LENGTH guards the parsers.
-// Both are anchored and no two neighbouring runs can take the same character: linear.
+// Anchored, and no two neighbouring runs take the same character: linear on hostile input.
 const INTEGER_TEXT = /^\s*[+-]?\d+\s*$/
 const DECIMAL_TEXT = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i
 const MAX_STRING_LENGTH = 1000
@@ -53,12 +34,7 @@ const invalidInteger = new Invalid('A valid integer is required.')
 const invalidNumber = new Invalid('A valid number is required.')
 const tooLarge = new Invalid('String value too large.')
 
-/**
- * Python's name of a JSON value's type, as DRF's messages print it.
- *
- * @example
- * pythonType([]) // 'list'
- */
+/** Python's name of a JSON value's type (`[]` → `list`), as DRF's messages print it. */
 export function pythonType (value: unknown): string {
   if (value === null || value === undefined) return 'NoneType'
   if (Array.isArray(value)) return 'list'
@@ -69,7 +45,7 @@ export function pythonType (value: unknown): string {
   return typeof value
 }
 
-/** The text of an integer (DRF's IntegerField parsing). */
+// DRF's IntegerField: "1.0" is an integer, "1.2" is not.
 function integerText (value: unknown): string | Invalid {
   if (typeof value === 'number') return Number.isInteger(value) ? String(value) : invalidInteger
   if (typeof value !== 'string') return invalidInteger
@@ -78,7 +54,7 @@ function integerText (value: unknown): string | Invalid {
   return INTEGER_TEXT.test(text) ? text.trim() : invalidInteger
 }
 
-/** DRF's DecimalField.validate_precision, on the text of a decimal. */
+// DRF's DecimalField.validate_precision.
 function precisionError (text: string, precision: number | undefined, scale: number | undefined): string | null {
   if (precision === undefined) return null
   const [, whole, fraction = '', exp = '0'] = /^[+-]?(\d*)(?:\.(\d*))?(?:e([+-]?\d+))?$/i.exec(text)!
@@ -102,24 +78,12 @@ function isoString (value: Date): string | null {
   return Number.isNaN(value.getTime()) ? null : value.toISOString()
 }
 
-/**
- * A bigint as JSON: a number when that is exact, a string otherwise.
- *
- * @example
- * bigintToJson(5n) // 5
- */
-export function bigintToJson (value: bigint): number | string {
+function bigintToJson (value: bigint): number | string {
   const number = Number(value)
   return Number.isSafeInteger(number) ? number : value.toString()
 }
 
-/**
- * Any value as JSON, deeply: dates, bigints and bytes converted, `undefined` as `null`, so that
- * the output also survives channel layers that do not speak JSON (msgpack has no Date).
- *
- * @example
- * toJson({ at: new Date(0), n: 2n ** 64n }) // { at: '1970-01-01T00:00:00.000Z', n: '18446744073709551616' }
- */
+/** Any value as JSON, deeply, so that it survives channel layers that do not speak JSON (msgpack has no Date). */
 export function toJson (value: unknown): unknown {
   if (value === undefined) return null
   if (typeof value === 'bigint') return bigintToJson(value)
@@ -135,19 +99,13 @@ export function toJson (value: unknown): unknown {
 
 const same = (value: unknown): unknown => value
 
-/** A UTF-16 surrogate without its pair: no valid Unicode text holds one. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
 function codec (partial: Partial<FieldCodec>): FieldCodec {
   return { coerce: same, toDb: same, toWire: toJson, wireSchema: (base) => base, ...partial }
 }
 
-/**
- * The conversions of one Drizzle (PostgreSQL) column.
- *
- * @example
- * codecOf(things.counter).coerce('5') // 5
- */
+/** The conversions of one Drizzle (PostgreSQL) column. */
 export function codecOf (column: Column): FieldCodec {
   const { columnType, dataType } = column
   const stringMode = columnType.endsWith('String')
@@ -246,8 +204,7 @@ export function codecOf (column: Column): FieldCodec {
       const invalidString = new Invalid('Not a valid string.')
       const nullCharacter = new Invalid('Null characters are not allowed.')
       return codec({
-        // DRF's CharField takes numbers as their text, and nothing else but strings. PostgreSQL
-        // text holds neither NUL (DRF's ProhibitNullCharactersValidator) nor lone surrogates.
+        // PostgreSQL text holds neither NUL (DRF's ProhibitNullCharactersValidator) nor lone surrogates.
         coerce: (value) => {
           if (typeof value === 'number') return String(value)
           if (typeof value !== 'string' || LONE_SURROGATE.test(value)) return invalidString

@@ -1,15 +1,11 @@
-/**
- * How a serializer reads a row: one reader per output field, each returning a promise only when
- * its field is asynchronous, so a row of synchronous fields is represented without one.
- */
+/** How a serializer reads a row: one reader per field, a promise only where a field is async. */
 import type { NestedField, SerializerContext } from '../types/serializer.js'
 import { pythonType } from './serializer-fields.js'
 
-/** A serializer's representation function, which returns a promise only when a field is async. */
 export type Represent = (row: unknown, context: SerializerContext) => unknown
 export type Reader = (row: Record<string, unknown>, context: SerializerContext) => unknown
 
-/** Where a serializer made by `serializer()` keeps its representation function, for nested serializers. */
+/** Where a serializer made by `serializer()` keeps its `Represent`, for nested serializers. */
 export const kRepresent = Symbol('fastify-dcrf.represent')
 
 export const isPromise = (value: unknown): value is PromiseLike<unknown> =>

@@ -10,14 +10,10 @@ export function nonNull (schema: TSchema): TSchema {
   return schema[OptionalKind] === 'Optional' ? Type.Optional(unwrapped) : unwrapped
 }
 
-/** DRF's default `max_length` of the string formats whose fields have one: EmailField, URLField. */
+// DRF's EmailField and URLField.
 const FORMAT_MAX_LENGTH: Readonly<Record<string, number>> = { email: 254, uri: 200 }
 
-/**
- * A refined schema with the length limit DRF's ModelSerializer would give it, when it sets none:
- * the column's (`varchar(n)`), else the default of its format. Arrays and unions are refined
- * member by member.
- */
+/** A refined schema with the `maxLength` DRF's ModelSerializer would give it: the column's, else its format's. */
 export function withMaxLength (schema: TSchema, column: TSchema): TSchema {
   switch (schema[Kind]) {
     case 'String': {

@@ -1,8 +1,3 @@
-/**
- * Serializers: DRF's `ModelSerializer` over a Drizzle table. The schemas come from the table
- * (drizzle-typebox), refined for the wire; validation answers in DRF's words; output is JSON-safe
- * (dates as ISO strings, bigints as numbers or strings), so it can cross the channel layer as is.
- */
 import { Type, type TObject, type TSchema } from '@sinclair/typebox'
 import { getTableColumns, getTableName, type Column, type Table } from 'drizzle-orm'
 import type { PgTable } from 'drizzle-orm/pg-core'
@@ -42,18 +37,13 @@ export type {
 
 const kContextFree = Symbol('fastify-dcrf.context-free')
 
-/**
- * Whether a serializer's output depends on the row alone, never on the serializer context: one made
- * by `serializer()` without computed or nested fields. A fan-out serializes a row once for every
- * subscriber of such a serializer.
- */
+/** Whether a serializer's output depends on the row alone, so that a fan-out serializes it once. */
 export function isContextFree (serializer: unknown): boolean {
   const s = serializer as { [kContextFree]?: unknown, toRepresentation?: unknown } | null
   // The mark names the toRepresentation it vouches for: a copy with its own one is not vouched for.
   return s?.[kContextFree] !== undefined && s[kContextFree] === s.toRepresentation
 }
 
-/** Whether an object is a dictionary (`{}` or `Object.create(null)`), not a class instance. */
 const hasPlainPrototype = (value: object): boolean => {
   const proto = Object.getPrototypeOf(value)
   return proto === Object.prototype || proto === null
@@ -61,16 +51,9 @@ const hasPlainPrototype = (value: object): boolean => {
 
 /**
  * Defines a serializer for a Drizzle table: DRF's `ModelSerializer`. Field names are the table's
- * JS column keys (a typo does not compile); the output type follows the options.
- *
- * - `fields` / `exclude` choose the columns (`'pk'` in `fields`, or `pk: true`, outputs the
- *   primary key as `pk`, as DRF's `fields = ["pk", "name"]`).
- * - The primary key is read-only when the database fills it (serial, identity, a default);
- *   `readOnly` adds columns. Read-only and unknown input fields are ignored, never written.
- * - `writeOnly` columns are accepted on input and never output.
- * - `schema` refines a column's input schema (TypeBox); `computed` adds read-only fields (DRF's
- *   `SerializerMethodField`); `nested` adds read-only nested serializers, from `row[field]`
- *   (Drizzle's relational `with`) or from `source(row, context)`.
+ * JS column keys (a typo does not compile); the output type follows the options. A primary key the
+ * database fills is read-only; read-only and unknown input fields are ignored, never written.
+ * Output is JSON-safe (dates as ISO strings, bigints as numbers or strings).
  *
  * @example
  * const userSerializer = serializer(users, {
@@ -114,7 +97,6 @@ export function serializer<
   const overrides: Record<string, TSchema | undefined> = options.schema ?? {}
   const declared = new Set([...Object.keys(computed), ...Object.keys(nested)])
 
-  // Configuration mistakes throw here, when the module loads, not at the first message.
   if (options.fields !== undefined && options.exclude !== undefined) throw invalid('give either fields or exclude, not both')
   for (const key of options.fields ?? []) {
     if (!isColumn(key) && key !== 'pk' && !declared.has(key)) throw invalid(`fields: "${key}" is not a column, "pk", a computed or a nested field`)
@@ -150,8 +132,7 @@ export function serializer<
   const insertSchema = createInsertSchema(table as Table, refine(true)) as unknown as TObject
   const selectSchema = createSelectSchema(table as Table, refine(false)) as unknown as TObject
 
-  // Writable: chosen columns, not shadowed by a computed/nested field, not read-only, not filled by
-  // the database (a serial/identity/defaulted primary key; generated columns are not in the insert schema).
+  // Generated columns are not in the insert schema.
   const writable = names.filter((key) => isColumn(key) && !declared.has(key) && !readOnly.has(key) &&
     !(columns[key].primary && (columns[key].hasDefault || columns[key].generatedIdentity !== undefined)) &&
     Object.hasOwn(insertSchema.properties, key))
@@ -191,8 +172,7 @@ export function serializer<
       throw validationError({ non_field_errors: [`Invalid data. Expected a dictionary, but got ${pythonType(data)}.`] })
     }
     const input = data as Record<string, unknown>
-    // Only the writable fields are read from the input, by own key: read-only and unknown keys
-    // (`__proto__` included) never reach the values (DRF's protection against mass assignment).
+    // By own key: read-only and unknown keys (`__proto__` too) never reach the values (mass assignment).
     const values: Record<string, unknown> = {}
     const nonNullValues: Record<string, unknown> = {}
     const fieldErrors: Record<string, unknown> = {}
@@ -208,7 +188,6 @@ export function serializer<
     }
     const schemaErrors: Record<string, unknown> = (partial ? checkPartial : checkFull)(nonNullValues) ?? {}
     if (Object.keys(fieldErrors).length > 0 || Object.keys(schemaErrors).length > 0) {
-      // One error per field, the reading error first, in the order of the fields.
       const ordered: Record<string, unknown> = {}
       for (const key of writable) {
         const fieldError = Object.hasOwn(fieldErrors, key) ? fieldErrors[key] : schemaErrors[key]
@@ -233,8 +212,7 @@ export function serializer<
     inputSchema,
     outputSchema: Type.Object(outputProperties),
     toRepresentation (row, context = {}) {
-      // A promise either way, but no async function: a row whose fields are all synchronous
-      // costs one resolved promise, not an await.
+      // No async function: a row whose fields are all synchronous costs one resolved promise, not an await.
       try {
         return Promise.resolve(represent(row, context))
       } catch (err) {

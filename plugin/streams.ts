@@ -1,11 +1,8 @@
-/**
- * `defineStreams()`: the streams of a multiplexed route, declared once for the server and, as a
- * type, for the client (`connect<typeof streams>(url)`).
- */
 import type { AnyConsumer } from '../types/index.js'
 
 /**
- * Returns its argument: the consumers of a multiplexed route by stream name, kept with their types.
+ * The consumers of a multiplexed route by stream name, declared once for the server and, as a
+ * type, for the client (`connect<typeof streams>(url)`).
  *
  * @example
  * export const streams = defineStreams({ things: thingConsumer, things_with_id: thingWithIdConsumer })

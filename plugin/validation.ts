@@ -1,7 +1,4 @@
-/**
- * Validation with TypeBox's compiler, answered the way Django REST framework answers: field errors
- * `{"field": ["This field is required."]}` with DRF's messages.
- */
+/** Validation with TypeBox's compiler, answered in DRF's field errors and messages. */
 import { isIPv4, isIPv6 } from 'node:net'
 import { FormatRegistry, Kind, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
@@ -9,13 +6,11 @@ import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors'
 import type { FieldErrors } from './errors.js'
 import { pythonType } from './serializer-fields.js'
 
-// Every check below runs in time linear in the value's length: a client chooses the value, and a
-// pattern that backtracks would hold the event loop for every socket (the lint refuses such patterns).
+// Every check runs in linear time: a client chooses the value, and backtracking would hold the event loop.
 
 const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39
 const isAsciiLetter = (c: number): boolean => (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a
-// Django's "unicode letters" range, \u00a1-\uffff, less whitespace (JavaScript's \s) and surrogates
-// (a pair is a code point above \uffff, outside the range).
+// Django's "unicode letters" \u00a1-\uffff, less whitespace and surrogates (a pair is above \uffff).
 const isWide = (c: number): boolean => c >= 0xa1 && !(c >= 0xd800 && c <= 0xdfff) &&
   c !== 0x1680 && !(c >= 0x2000 && c <= 0x200a) && c !== 0x2028 && c !== 0x2029 && c !== 0x202f &&
   c !== 0x205f && c !== 0x3000 && c !== 0xfeff
@@ -25,7 +20,7 @@ const isAlphanumeric = (text: string): boolean => {
   return true
 }
 
-/** A label of a domain name (Django's `hostname_re`): 1–63 letters, digits and hyphens, no hyphen at either end. */
+// Django's `hostname_re`.
 function isLabel (label: string): boolean {
   if (label.length === 0 || label.length > 63 || label.startsWith('-') || label.endsWith('-')) return false
   for (let i = 0; i < label.length; i++) {
@@ -35,7 +30,7 @@ function isLabel (label: string): boolean {
   return true
 }
 
-/** A top-level domain (Django's `tld_no_fqdn_re`): 2–63 letters and hyphens, or punycode `xn--…`. */
+// Django's `tld_no_fqdn_re`.
 function isTopLabel (label: string): boolean {
   if (label.length < 2 || label.length > 63 || label.startsWith('-') || label.endsWith('-')) return false
   if (label.length > 4 && label.slice(0, 4).toLowerCase() === 'xn--' && isAlphanumeric(label.slice(4))) return true
@@ -46,22 +41,20 @@ function isTopLabel (label: string): boolean {
   return true
 }
 
-/** A domain name of two labels or more, the last a top-level domain. */
 function isDomainName (domain: string): boolean {
   const labels = domain.split('.')
   return labels.length >= 2 && labels.slice(0, -1).every(isLabel) && isTopLabel(labels[labels.length - 1])
 }
 
-// RFC 5322 atext: what a dot-atom's atoms are made of, besides ASCII letters and digits.
+// RFC 5322 atext, less letters and digits.
 const ATEXT = new Set("!#$%&'*+-/=?^_`{|}~")
 
-/** The part before the last `@` (Django's `user_regex`): a dot-atom, or a quoted string. */
+// Django's `user_regex`: a dot-atom, or a quoted string.
 function isUserPart (user: string): boolean {
   if (user.length >= 2 && user.startsWith('"') && user.endsWith('"')) {
     for (let i = 1; i < user.length - 1; i++) {
       const c = user.charCodeAt(i)
       if (c === 0x5c) {
-        // a quoted pair: any ASCII character but NUL, CR and LF after the backslash
         const next = user.charCodeAt(++i)
         if (i === user.length - 1 || !(next >= 0x01 && next <= 0x7f) || next === 0x0a || next === 0x0d) return false
       } else if (!(c >= 0x01 && c <= 0x7f) || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x20 || c === 0x22) {
@@ -78,7 +71,6 @@ function isUserPart (user: string): boolean {
   return true
 }
 
-/** The part after the last `@`: `localhost`, a domain name, or an address literal `[1.2.3.4]` / `[::1]`. */
 function isDomainPart (domain: string): boolean {
   if (domain === 'localhost') return true
   if (domain.startsWith('[') && domain.endsWith(']')) {
@@ -93,11 +85,7 @@ function isDomainPart (domain: string): boolean {
   return isDomainName(domain)
 }
 
-/**
- * DRF's EmailField: Django's EmailValidator, with its limits — at most 320 characters, split at the
- * last `@`, a dot-atom or quoted user part, a domain whose top level is not numeric. Unlike
- * Django, whitespace is refused in the domain too (Django lets U+3000 and the like through).
- */
+// Django's EmailValidator, except that whitespace such as U+3000 is refused in the domain too.
 function isEmail (value: string): boolean {
   if (value.length === 0 || value.length > 320) return false
   const at = value.lastIndexOf('@')
@@ -106,18 +94,17 @@ function isEmail (value: string): boolean {
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 
-/** A calendar date as Python's `datetime.date` takes it: years 1–9999, real days only (no 30 February). */
+// As Python's `datetime.date` takes it.
 function isCalendarDate (year: number, month: number, day: number): boolean {
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
   return year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= (month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1])
 }
 
-// Anchored, and each quantified run is followed by a character it cannot take: linear.
+// Anchored, each quantified run followed by a character it cannot take: linear.
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[t ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:z|[+-](\d{2}):?(\d{2}))?$/i
 const UUID = /^[\da-f]{8}-[\da-f]{4}-[\da-f]{4}-[\da-f]{4}-[\da-f]{12}$/i
 
-/** DRF's DateTimeField (ISO 8601): a real date, hours 0–23, minutes and seconds 0–59, offsets under a day. */
 function isDateTime (value: string): boolean {
   const match = DATE_TIME.exec(value)
   if (match === null) return false
@@ -126,7 +113,6 @@ function isDateTime (value: string): boolean {
     Number(second) <= 59 && Number(offsetHours) <= 23 && Number(offsetMinutes) <= 59 && !Number.isNaN(Date.parse(value))
 }
 
-/** DRF's DateField (ISO 8601): `YYYY-MM-DD`, a real date. */
 function isDate (value: string): boolean {
   const match = DATE.exec(value)
   return match !== null && isCalendarDate(Number(match[1]), Number(match[2]), Number(match[3])) && !Number.isNaN(Date.parse(value))
@@ -134,16 +120,12 @@ function isDate (value: string): boolean {
 
 const URL_SCHEMES = new Set(['http', 'https', 'ftp', 'ftps'])
 
-/**
- * DRF's URLField: Django's URLValidator — an http, https, ftp or ftps URL with `://`, no
- * whitespace anywhere, a host that is `localhost`, an IP address or a domain name (after IDNA)
- * of at most 253 characters, and at most 2048 characters in all.
- */
+// Django's URLValidator.
 function isUrl (value: string): boolean {
   if (value.length > 2048) return false
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i)
-    // the WHATWG parser would silently drop tabs and newlines, and trim spaces and controls
+    // The WHATWG parser would silently drop tabs and newlines, and trim spaces and controls.
     if (c <= 0x20 || c === 0x7f || (c >= 0x80 && !isWide(c) && !(c >= 0xd800 && c <= 0xdfff))) return false
   }
   const separator = value.indexOf('://')
@@ -161,13 +143,7 @@ function isUrl (value: string): boolean {
   return isDomainName(hostname.endsWith('.') ? hostname.slice(0, -1) : hostname)
 }
 
-/**
- * The string formats the serializer checks, with the meaning DRF gives them; each in linear time.
- * They are registered in TypeBox's FormatRegistry unless the application registered its own.
- *
- * @example
- * FORMAT_CHECKS.email('alice@example.com') // true
- */
+/** DRF's string formats, registered in TypeBox's FormatRegistry unless the application has its own. */
 export const FORMAT_CHECKS: Readonly<Record<string, (value: string) => boolean>> = {
   email: isEmail,
   'date-time': isDateTime,
@@ -187,7 +163,6 @@ const FORMAT_MESSAGES: Record<string, string> = {
   uri: 'Enter a valid URL.'
 }
 
-/** DRF's wording of a type mismatch, by the kind of schema that was expected. */
 function typeMessage (schema: TSchema, value: unknown): string {
   switch (schema[Kind]) {
     case 'Integer': return 'A valid integer is required.'
@@ -209,8 +184,7 @@ function typeMessage (schema: TSchema, value: unknown): string {
   }
 }
 
-/** One TypeBox error in DRF's words. */
-export function drfMessage (error: ValueError): string {
+function drfMessage (error: ValueError): string {
   const { schema, value } = error
   switch (error.type) {
     case ValueErrorType.Union: {
@@ -246,7 +220,7 @@ export function drfMessage (error: ValueError): string {
   }
 }
 
-/** Where an error goes: `/a/b` into `{a: {b: [...]}}`, the root into `non_field_errors`. */
+// `/a/b` into `{a: {b: [...]}}`, the root into `non_field_errors`.
 function put (target: Record<string, unknown>, path: string, message: string): void {
   const segments = path.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
   if (segments.length === 0) segments.push('non_field_errors')
@@ -282,7 +256,7 @@ export function compileValidator (schema: TSchema): Validator {
     const fieldErrors: Record<string, unknown> = {}
     const seen = new Set<string>()
     for (const error of compiled.Errors(value)) {
-      // The first error of a field is the one DRF would give; skip the follow-ups TypeBox adds.
+      // The first error of a field is DRF's; TypeBox adds follow-ups.
       if (seen.has(error.path)) continue
       seen.add(error.path)
       put(fieldErrors, error.path, drfMessage(error))

@@ -1,8 +1,3 @@
-/**
- * Existing HTTP routes served over a socket (DCRF's `view_as_consumer`): each action becomes a
- * request to the route through `app.inject()`, with the connection's headers and cookies, so the
- * route's own validation, authentication and serialization apply unchanged.
- */
 import type { HTTPMethods } from 'fastify'
 import type { ActionDefinition, AnyContext, AnyConsumer, Permission } from '../types/index.js'
 import { validationError } from './errors.js'
@@ -17,10 +12,7 @@ export const DEFAULT_VIEW_ACTIONS: Readonly<Record<string, HTTPMethods>> = Objec
 })
 
 export interface ViewAsConsumerOptions {
-  /**
-   * The route's URL. `:name` placeholders are filled from the frame's `parameters`; `:name?` may
-   * be left out (`/api/users/:id?` serves both `/api/users/` and `/api/users/7`).
-   */
+  /** The route's URL; `:name` is filled from the frame's `parameters`, `:name?` may be left out. */
   url: string
   /** Actions and their HTTP methods. Default: DCRF's (`create` PUT, `update` PATCH, `list` and `retrieve` GET). */
   actions?: Record<string, HTTPMethods>
@@ -41,7 +33,6 @@ function forwardedHeaders (ctx: AnyContext): Record<string, string> {
   return headers
 }
 
-/** Fills `:name` placeholders; a missing required one, or one that is no valid text, is a 400 on `parameters`. */
 function fillUrl (template: string, parameters: Record<string, unknown>): string {
   const missing: string[] = []
   const url = template.replace(/\/:(\w+)(\?)?/g, (_match, name: string, optional: string | undefined) => {
@@ -79,9 +70,10 @@ function queryOf (query: unknown): Record<string, string | string[]> {
 }
 
 /**
- * A consumer serving an HTTP route. `query` becomes the query string, `parameters` the route
- * parameters, `data` the JSON body; the reply's `data` is the route's body (JSON, or text) and its
- * `response_status` the route's status code.
+ * A consumer serving an HTTP route (DCRF's `view_as_consumer`) through `app.inject()` with the
+ * connection's headers, so the route's own validation and authentication apply. `query`,
+ * `parameters` and `data` become the query string, route parameters and JSON body; the reply is
+ * the route's body and status code.
  *
  * @example
  * app.dcrf.consumer('/ws/rest/users/', viewAsConsumer({
