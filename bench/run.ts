@@ -15,8 +15,9 @@
  *   … bench/run.ts --json=results.json                    also the raw figures
  *
  * Database: BENCH_DATABASE_URL, else the database `bench` on the server of DATABASE_URL (default
- * postgres://postgres@127.0.0.1:5432), created when missing; `--pglite` (or `--smoke` without
- * DATABASE_URL) gives each server an embedded PostgreSQL of its own instead, seeded alike. Redis:
+ * postgres://postgres@127.0.0.1:5432), created when missing, with a schema per server (`bench_dcrf`,
+ * `bench_baseline`, `bench_feathers`), each seeded; `--pglite` (or `--smoke` without DATABASE_URL)
+ * gives each server an embedded PostgreSQL of its own instead, seeded alike. Redis:
  * BENCH_REDIS_URL, REDIS_URL or redis://127.0.0.1:6379; without it the cross-process rows are skipped.
  */
 import type { ChildProcess } from 'node:child_process'
@@ -154,7 +155,7 @@ async function startServer (kind: Kind, env: { redis?: string, pool?: number } =
   const child = start(FILES[kind], name, {
     // What production reads (Koa, Feathers' error replies); our servers and the baseline read none.
     NODE_ENV: 'production',
-    BENCH_DATABASE_URL: database.url,
+    BENCH_DATABASE_URL: database.urlFor(kind),
     BENCH_REDIS_URL: env.redis,
     BENCH_POOL: env.pool === undefined ? undefined : String(env.pool)
   }, ['--expose-gc'])
@@ -210,25 +211,32 @@ async function measure<T extends ScenarioResult> (label: string, servers: Server
 
 // ---- the database ------------------------------------------------------------------------------------
 
-/** Where the servers read: a PostgreSQL URL, or undefined for an embedded database per server. */
-async function prepareDatabase (): Promise<{ url: string | undefined, describe: string, drop: () => Promise<void> }> {
+/** The servers that read the data set; each has a schema of its own on PostgreSQL. */
+const DATA_KINDS = ['baseline', 'dcrf', 'feathers'] as const
+
+/**
+ * Where the servers read: a PostgreSQL URL, or undefined for an embedded database per server. On
+ * PostgreSQL each server has its own schema with its own copy of the data set (`urlFor`): the
+ * example's triggers report the changes made outside it, so on a shared table it would also fan
+ * out every patch of the others (in their turns), and their writes would pay its triggers.
+ */
+async function prepareDatabase (): Promise<{ url: string | undefined, urlFor: (kind: Kind) => string | undefined, describe: string, drop: () => Promise<void> }> {
   const nothing = async (): Promise<void> => {}
   if (args.pglite || (args.smoke && !process.env.DATABASE_URL && !process.env.BENCH_DATABASE_URL)) {
-    return { url: undefined, describe: 'PGlite (embedded, one per server)', drop: nothing }
+    return { url: undefined, urlFor: () => undefined, describe: 'PGlite (embedded, one per server)', drop: nothing }
   }
   let url: URL
+  let prefix = 'bench'
   let drop = nothing
   if (process.env.BENCH_DATABASE_URL) {
     url = new URL(process.env.BENCH_DATABASE_URL)
   } else if (args.smoke) {
-    // The smoke run of `npm test`: a schema of its own in the test database, dropped afterwards.
+    // The smoke run of `npm test`: schemas of its own in the test database, dropped afterwards.
     url = new URL(process.env.DATABASE_URL!)
-    const schema = `bench_smoke_${randomBytes(4).toString('hex')}`
-    const admin = postgres(url.href, { max: 1, onnotice: () => {} })
-    await admin.unsafe(`create schema ${schema}`)
-    url.searchParams.set('search_path', schema)
+    prefix = `bench_smoke_${randomBytes(4).toString('hex')}`
     drop = async () => {
-      await admin.unsafe(`drop schema ${schema} cascade`)
+      const admin = postgres(url.href, { max: 1, onnotice: () => {} })
+      for (const kind of DATA_KINDS) await admin.unsafe(`drop schema if exists ${prefix}_${kind} cascade`)
       await admin.end({ timeout: 5 })
     }
   } else {
@@ -241,12 +249,24 @@ async function prepareDatabase (): Promise<{ url: string | undefined, describe: 
     url = new URL(server.href)
     url.pathname = '/bench'
   }
-  const client = postgres(url.href, { max: 1, onnotice: () => {} })
-  const [{ version }] = await client`select current_setting('server_version') as version`
-  await client.unsafe(DDL)
-  await client.unsafe(SEED_SQL)
-  await client.end({ timeout: 5 })
-  return { url: url.href, describe: `PostgreSQL ${version} on ${url.host}`, drop }
+  const urlFor = (kind: Kind): string | undefined => {
+    if (!(DATA_KINDS as readonly Kind[]).includes(kind)) return undefined
+    const schema = new URL(url.href)
+    schema.searchParams.set('search_path', `${prefix}_${kind}`)
+    return schema.href
+  }
+  let version = ''
+  for (const kind of DATA_KINDS) {
+    const admin = postgres(url.href, { max: 1, onnotice: () => {} })
+    await admin.unsafe(`create schema if not exists ${prefix}_${kind}`)
+    ;[{ version }] = await admin`select current_setting('server_version') as version`
+    await admin.end({ timeout: 5 })
+    const client = postgres(urlFor(kind)!, { max: 1, onnotice: () => {} })
+    await client.unsafe(DDL)
+    await client.unsafe(SEED_SQL)
+    await client.end({ timeout: 5 })
+  }
+  return { url: url.href, urlFor, describe: `PostgreSQL ${version} on ${url.host}, a schema per server`, drop }
 }
 
 async function redisUrl (): Promise<string | undefined> {
