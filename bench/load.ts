@@ -1,14 +1,16 @@
 /**
  * The load generator: its own process, driven by the orchestrator over IPC, speaking the DCRF
- * protocol to the servers through real WebSocket clients (`ws`) on loopback. Each request runs one
- * scenario against several targets (fastify-dcrf and the baseline) at once, taking turns in short
- * windows — ABBA order — so that whatever else the machine does hits every target alike:
+ * protocol to the servers through real WebSocket clients (`ws`) on loopback — and to the FeathersJS
+ * server through Feathers' own client over Socket.io (`feathers-client.ts`). Each request runs one
+ * scenario against several targets (the baseline, fastify-dcrf, FeathersJS) at once, taking turns
+ * in short windows — ABC CBA order — so that whatever else the machine does hits every target alike:
  *
  * - `actions`: closed-loop `retrieve` of random rows on C connections per target (one request in
  *   flight per connection): throughput, latency quantiles, errors, server CPU per action;
  * - `fanout`: N connections subscribed to one row, a writer patching it: the time from sending the
- *   patch until the last subscriber has its event, events lost, server CPU per patch. The writer
- *   may be connected to another server process than the subscribers (cross-process, via Redis);
+ *   patch until the first and the last subscriber have their event, events lost, server CPU per
+ *   patch. The writer may be connected to another server process than the subscribers
+ *   (cross-process, via Redis);
  * - `idle`: server memory per open connection, as connections are added.
  *
  * Server CPU is read from /proc/<pid>/task/<tid>/schedstat (nanoseconds, every thread of the
@@ -18,11 +20,17 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import WebSocket from 'ws'
 import { quantile, ROWS, sleep, sorted, STATS_PATH, type ServerStats } from './common.js'
+import { closeFeathers, openFeathers, type FeathersClient, type FeathersUser } from './feathers-client.js'
+
+/** How a target is spoken to: the DCRF protocol over `ws` (`url` is ws://…/ws/users/), or Feathers' client (`url` is http://host:port). */
+export type Protocol = 'dcrf' | 'feathers'
 
 /** A server to measure: where its clients connect, and the processes whose CPU it uses. */
 export interface Target {
   url: string
   pids: number[]
+  /** Default: 'dcrf'. */
+  protocol?: Protocol
 }
 
 /** Servers to profile (CPU) while a scenario measures — after its setup — and where to write each profile. */
@@ -61,6 +69,7 @@ export interface FanoutScenario {
 export interface IdleScenario {
   kind: 'idle'
   url: string
+  protocol?: Protocol
   /** Connection counts to measure at, ascending. */
   counts: number[]
 }
@@ -91,6 +100,9 @@ export interface FanoutResult {
   p50: number
   p99: number
   max: number
+  /** Time from sending a patch until its first subscriber event, milliseconds. */
+  firstP50: number
+  firstP99: number
   /** Events that did not arrive (subscribers × patches − received). */
   lost: number
   /** Server CPU per patch (every process of the target), milliseconds: the median over the patches. */
@@ -191,21 +203,28 @@ function open (url: string): Promise<WebSocket> {
   })
 }
 
+/** Opens one Feathers client; rejects on a refused handshake, an error, or after OPEN_TIMEOUT. */
+const openClient = (url: string): Promise<FeathersClient> => openFeathers(url, OPEN_TIMEOUT)
+
 /** Opens `count` more clients into `into`, OPEN_CONCURRENCY handshakes at a time, running `ready` on each. */
-async function openMany (url: string, count: number, ready?: (ws: WebSocket, index: number) => Promise<void>, into: WebSocket[] = []): Promise<WebSocket[]> {
+async function openEach<T> (connect: () => Promise<T>, count: number, ready?: (client: T, index: number) => Promise<void>, into: T[] = []): Promise<T[]> {
   let next = into.length
   const end = next + count
   const worker = async (): Promise<void> => {
     while (next < end) {
       const index = next++
-      const ws = await open(url)
-      into[index] = ws
-      await ready?.(ws, index)
+      const client = await connect()
+      into[index] = client
+      await ready?.(client, index)
     }
   }
   await Promise.all(Array.from({ length: Math.min(OPEN_CONCURRENCY, count) }, worker))
   return into
 }
+
+/** `openEach` for `ws` clients of `url`. */
+const openMany = (url: string, count: number, ready?: (ws: WebSocket, index: number) => Promise<void>, into: WebSocket[] = []): Promise<WebSocket[]> =>
+  openEach(() => open(url), count, ready, into)
 
 /** Closes clients and waits (bounded) for their sockets to be gone. */
 async function closeAll (sockets: WebSocket[]): Promise<void> {
@@ -217,15 +236,19 @@ async function closeAll (sockets: WebSocket[]): Promise<void> {
   })))
 }
 
-/** The targets in turn: forwards on even turns, backwards on odd ones (ABBA…). */
+/** The targets in turn: forwards on even turns, backwards on odd ones (ABBA…, ABC CBA…). */
 const inTurn = <T>(targets: T[], turn: number): T[] => turn % 2 === 0 ? targets : [...targets].reverse()
 
 // ---- action round trips ---------------------------------------------------------------------------
 
-/** C connections to one target, each sending its next `retrieve` as soon as the last is answered. */
+/**
+ * C connections to one target, each sending its next `retrieve` as soon as the last is answered:
+ * a DCRF `retrieve` frame, or Feathers' `users.get(id)`.
+ */
 class ClosedLoop {
   readonly target: Target
   #sockets: WebSocket[] = []
+  #clients: FeathersClient[] = []
   #kicks: Array<() => void> = []
   #running = false
   #inFlight = 0
@@ -241,6 +264,7 @@ class ClosedLoop {
   }
 
   async open (connections: number): Promise<void> {
+    if (this.target.protocol === 'feathers') return this.#openFeathers(connections)
     await openMany(this.target.url, connections, undefined, this.#sockets)
     for (const ws of this.#sockets) {
       let requestId = 0
@@ -254,17 +278,38 @@ class ClosedLoop {
       ws.on('message', (data) => {
         const at = performance.now()
         const reply = JSON.parse(data.toString())
-        this.#inFlight--
-        this.replies++
-        if (this.measuring) {
-          this.latencies.push(at - sentAt)
-          if (reply.response_status !== 200 || reply.request_id !== requestId) this.errors++
-        }
-        if (this.#running) send()
-        else if (this.#inFlight === 0) this.#idle?.()
+        this.#answered(at - sentAt, reply.response_status === 200 && reply.request_id === requestId, send)
       })
       this.#kicks.push(send)
     }
+  }
+
+  async #openFeathers (connections: number): Promise<void> {
+    await openEach(() => openClient(this.target.url), connections, undefined, this.#clients)
+    for (const { users } of this.#clients) {
+      let sentAt = 0
+      const send = (): void => {
+        const pk = 1 + Math.floor(Math.random() * ROWS)
+        sentAt = performance.now()
+        this.#inFlight++
+        users.get(pk).then(
+          (user) => this.#answered(performance.now() - sentAt, user.id === pk && user.password === undefined, send),
+          () => this.#answered(performance.now() - sentAt, false, send)
+        )
+      }
+      this.#kicks.push(send)
+    }
+  }
+
+  #answered (latency: number, ok: boolean, send: () => void): void {
+    this.#inFlight--
+    this.replies++
+    if (this.measuring) {
+      this.latencies.push(latency)
+      if (!ok) this.errors++
+    }
+    if (this.#running) send()
+    else if (this.#inFlight === 0) this.#idle?.()
   }
 
   start (): void {
@@ -283,8 +328,8 @@ class ClosedLoop {
     if (!answered) throw new Error(`${this.#inFlight} requests unanswered after ${REPLY_TIMEOUT} ms`)
   }
 
-  close (): Promise<void> {
-    return closeAll(this.#sockets)
+  async close (): Promise<void> {
+    await Promise.all([closeAll(this.#sockets), closeFeathers(this.#clients)])
   }
 }
 
@@ -348,24 +393,32 @@ async function actions (scenario: ActionsScenario): Promise<ActionsResult[]> {
 
 // ---- fan-out -----------------------------------------------------------------------------------------
 
-/** N subscribers of one row on one target, and the writer patching it. */
+/**
+ * N subscribers of one row on one target, and the writer patching it: DCRF's `subscribe_instance`
+ * and `patch`, or Feathers' `users.subscribe({ id })` (joining the row's channel) and `users.patch`.
+ */
 class FanoutGroup {
   readonly target: FanoutTarget
   readonly n: number
   readonly times: number[] = []
+  readonly firsts: number[] = []
   readonly cpu: number[] = []
   setupMs = 0
   #pk: number
   // A tag of this run in the patched values: no event of another target or run is counted.
   #tag = Math.random().toString(36).slice(2, 8)
+  #pattern = new RegExp(`^f(\\d+)\\.${this.#tag}@`)
   #received: Uint32Array
   #current = 0
   #got = 0
+  #firstAt = 0
   #lastAt = 0
   #everyone: (() => void) | null = null
   #writerReply: ((frame: { response_status: number }) => void) | null = null
   #sockets: WebSocket[] = []
   #writer: WebSocket | null = null
+  #clients: FeathersClient[] = []
+  #feathersWriter: FeathersClient | null = null
   strays = 0
 
   constructor (target: FanoutTarget, n: number, patches: number, pk: number) {
@@ -375,8 +428,27 @@ class FanoutGroup {
     this.#received = new Uint32Array(patches + 1)
   }
 
+  /** The patch an event carries (the number in its email), 0 when it is not one of ours. */
+  #seqOf (email: unknown): number {
+    return typeof email === 'string' ? Number(this.#pattern.exec(email)?.[1] ?? 0) : 0
+  }
+
+  #event (seq: number): void {
+    if (seq === 0) {
+      this.strays++
+      return
+    }
+    this.#received[seq]++
+    if (seq !== this.#current) return
+    if (++this.#got === 1) this.#firstAt = performance.now()
+    if (this.#got === this.n) {
+      this.#lastAt = this.n === 1 ? this.#firstAt : performance.now()
+      this.#everyone?.()
+    }
+  }
+
   async open (): Promise<void> {
-    const pattern = new RegExp(`^f(\\d+)\\.${this.#tag}@`)
+    if (this.target.protocol === 'feathers') return this.#openFeathers()
     const start = performance.now()
     await openMany(this.target.url, this.n, (ws, index) => new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`subscriber ${index}: no reply to subscribe_instance`)), REPLY_TIMEOUT)
@@ -388,22 +460,39 @@ class FanoutGroup {
           else reject(new Error(`subscribe_instance answered ${frame.response_status}: ${JSON.stringify(frame.errors)}`))
           return
         }
-        const seq = frame.action === 'update' && frame.request_id === index ? Number(pattern.exec(frame.data?.email)?.[1] ?? 0) : 0
-        if (seq === 0) {
-          this.strays++
-          return
-        }
-        this.#received[seq]++
-        if (seq === this.#current && ++this.#got === this.n) {
-          this.#lastAt = performance.now()
-          this.#everyone?.()
-        }
+        this.#event(frame.action === 'update' && frame.request_id === index ? this.#seqOf(frame.data?.email) : 0)
       })
       ws.send(`{"action":"subscribe_instance","pk":${this.#pk},"request_id":${index}}`)
     }), this.#sockets)
     this.setupMs = performance.now() - start
     this.#writer = await open(this.target.writeUrl)
     this.#writer.on('message', (data) => this.#writerReply?.(JSON.parse(data.toString())))
+  }
+
+  async #openFeathers (): Promise<void> {
+    const start = performance.now()
+    await openEach(() => openClient(this.target.url), this.n, async ({ users }, index) => {
+      users.on('patched', (user: FeathersUser) => {
+        this.#event(user.id === this.#pk && user.password === undefined ? this.#seqOf(user.email) : 0)
+      })
+      // (Socket.io calls have no timeout of their own.)
+      const answered = await Promise.race([users.subscribe({ id: this.#pk }).then(() => true), sleep(REPLY_TIMEOUT).then(() => false)])
+      if (!answered) throw new Error(`subscriber ${index}: no reply to users.subscribe`)
+    }, this.#clients)
+    this.setupMs = performance.now() - start
+    this.#feathersWriter = await openClient(this.target.writeUrl)
+  }
+
+  #send (seq: number): void {
+    const email = `f${seq}.${this.#tag}@example.com`
+    if (this.#feathersWriter === null) {
+      this.#writer!.send(`{"action":"patch","pk":${this.#pk},"data":{"email":"${email}"},"request_id":${seq}}`)
+      return
+    }
+    this.#feathersWriter.users.patch(this.#pk, { email }).then(
+      (user) => this.#writerReply?.({ response_status: user.id === this.#pk && user.email === email ? 200 : 500 }),
+      (err: { code?: number }) => this.#writerReply?.({ response_status: err.code ?? 500 })
+    )
   }
 
   /** One patch: the time until its last event, and the CPU the servers spent on it. */
@@ -415,10 +504,13 @@ class FanoutGroup {
     const urls = [this.target.url, this.target.writeUrl]
     const cpu = await cpuOf(this.target, urls)
     const start = performance.now()
-    this.#writer!.send(`{"action":"patch","pk":${this.#pk},"data":{"email":"f${seq}.${this.#tag}@example.com"},"request_id":${seq}}`)
+    this.#send(seq)
     // Long enough for a slow server to finish, short enough to bound the run.
     const complete = await Promise.race([delivered, sleep(5000 + this.n).then(() => false)])
-    if (complete && measured) this.times.push(this.#lastAt - start)
+    if (complete && measured) {
+      this.times.push(this.#lastAt - start)
+      this.firsts.push(this.#firstAt - start)
+    }
     const reply = await Promise.race([replied, sleep(REPLY_TIMEOUT).then(() => ({ response_status: 0 }))])
     if (reply.response_status !== 200) throw new Error(`patch answered ${reply.response_status}`)
     await sleep(gapMs)
@@ -431,13 +523,19 @@ class FanoutGroup {
     const total = (): number => this.#received.reduce((a, b) => a + b, 0)
     for (let i = 0; i < 20 && total() < expected; i++) await sleep(50)
     const lost = expected - total()
-    await closeAll([...this.#sockets, ...(this.#writer === null ? [] : [this.#writer])])
+    await Promise.all([
+      closeAll([...this.#sockets, ...(this.#writer === null ? [] : [this.#writer])]),
+      closeFeathers([...this.#clients, ...(this.#feathersWriter === null ? [] : [this.#feathersWriter])])
+    ])
     if (this.strays > 0) process.stderr.write(`load: ${this.strays} unexpected frames in fan-out\n`)
     const ordered = sorted(this.times)
+    const firsts = sorted(this.firsts)
     return {
       p50: quantile(ordered, 0.5),
       p99: quantile(ordered, 0.99),
       max: ordered.length === 0 ? NaN : ordered[ordered.length - 1],
+      firstP50: quantile(firsts, 0.5),
+      firstP99: quantile(firsts, 0.99),
       lost,
       cpuPerEvent: quantile(sorted(this.cpu), 0.5) / 1e6,
       setupMs: this.setupMs
@@ -485,9 +583,11 @@ async function idle (scenario: IdleScenario): Promise<IdleResult> {
   }
   const base = await settle()
   const sockets: WebSocket[] = []
+  const clients: FeathersClient[] = []
   const points: IdleResult['points'] = []
   for (const count of scenario.counts) {
-    await openMany(scenario.url, count - sockets.length, undefined, sockets)
+    if (scenario.protocol === 'feathers') await openEach(() => openClient(scenario.url), count - clients.length, undefined, clients)
+    else await openMany(scenario.url, count - sockets.length, undefined, sockets)
     const now = await settle()
     points.push({
       connections: count,
@@ -495,7 +595,7 @@ async function idle (scenario: IdleScenario): Promise<IdleResult> {
       rssPerConnection: (now.memory.rss - base.memory.rss) / count
     })
   }
-  await closeAll(sockets)
+  await Promise.all([closeAll(sockets), closeFeathers(clients)])
   return { points }
 }
 

@@ -1,7 +1,7 @@
 /**
  * The results table: every figure of fastify-dcrf beside the baseline's from the same run, the
  * ratio between them (absolute numbers drift on a shared machine; ratios much less), and the
- * issue's target for that ratio, checked.
+ * issue's target for that ratio, checked; then FeathersJS's figure and its ratio to the baseline.
  */
 import type { ActionsRound, FanoutResult, IdleResult } from './load.js'
 
@@ -10,14 +10,15 @@ export interface Report {
   database: string
   date: string
   smoke: boolean
-  actions: Array<{ label: string, connections: number, dcrf: ActionsRound, baseline: ActionsRound }>
-  fanout: Array<{ label: string, subscribers: number, dcrf: FanoutResult, baseline: FanoutResult }>
+  /** `feathers`: FeathersJS 5 in the same turns, when the run had it. */
+  actions: Array<{ label: string, connections: number, dcrf: ActionsRound, baseline: ActionsRound, feathers?: ActionsRound }>
+  fanout: Array<{ label: string, subscribers: number, dcrf: FanoutResult, baseline: FanoutResult, feathers?: FanoutResult }>
   /** Cross-process fan-out, and in-process fan-out measured in the same turns. */
   cross: { label: string, subscribers: number, dcrf: FanoutResult, baseline: FanoutResult, local: { dcrf: FanoutResult, baseline: FanoutResult } } | null
   /** Why the cross-process rows are missing, when they are. */
   crossSkipped: string | null
   /** Memory of idle connections; `fastify` is bare Fastify + @fastify/websocket, the plugin's floor. */
-  idle: { dcrf: IdleResult, baseline: IdleResult, fastify: IdleResult } | null
+  idle: { dcrf: IdleResult, baseline: IdleResult, fastify: IdleResult, feathers?: IdleResult } | null
   pool: Array<{ max: number, rounds: ActionsRound[] }>
 }
 
@@ -25,6 +26,8 @@ export interface Report {
 export const TARGETS = {
   throughput: 0.85,
   fanout: 1.25,
+  /** First delivery of a fan-out (issue 17). */
+  firstDelivery: 1.3,
   cpuPerEvent: 1.5,
   memory: 1.5,
   /** Milliseconds that cross-process fan-out may add over in-process. */
@@ -50,56 +53,73 @@ function target (value: number, bound: number, atLeast: boolean, unit = '×'): s
   return `${atLeast ? '≥' : '≤'} ${bound}${unit} ${met ? '✓' : '✗'}`
 }
 
-type Row = [scenario: string, metric: string, dcrf: string, baseline: string, ratio: string, target: string]
+type Row = [scenario: string, metric: string, dcrf: string, baseline: string, ratio: string, target: string, feathers: string, feathersRatio: string]
 
 export function formatReport (report: Report): string {
   const rows: Row[] = []
-  for (const { label, dcrf, baseline } of report.actions) {
+  /** FeathersJS's cells: its figure, and its ratio to the baseline's when `of` is given. */
+  const beside = <T>(value: T | undefined, show: (value: T) => string, of?: (value: T) => number, baseline?: number): [string, string] =>
+    value === undefined ? ['', ''] : [show(value), of === undefined ? '' : times(ratio(of(value), baseline!))]
+  for (const { label, dcrf, baseline, feathers } of report.actions) {
     const r = ratio(dcrf.throughput, baseline.throughput)
-    rows.push([label, 'actions/s', number(dcrf.throughput), number(baseline.throughput), times(r), target(r, TARGETS.throughput, true)])
-    rows.push([label, 'latency p50 / p90 / p99, ms', triple(dcrf.p50, dcrf.p90, dcrf.p99), triple(baseline.p50, baseline.p90, baseline.p99), times(ratio(dcrf.p50, baseline.p50)), ''])
-    rows.push([label, 'errors', String(dcrf.errors), String(baseline.errors), '', ''])
-    rows.push([label, 'server CPU per action, µs', number(dcrf.cpuPerAction, 1), number(baseline.cpuPerAction, 1), times(ratio(dcrf.cpuPerAction, baseline.cpuPerAction)), ''])
-    rows.push([label, 'load generator CPU per action, µs', number(dcrf.loadCpuPerAction, 1), number(baseline.loadCpuPerAction, 1), '', ''])
+    rows.push([label, 'actions/s', number(dcrf.throughput), number(baseline.throughput), times(r), target(r, TARGETS.throughput, true),
+      ...beside(feathers, (f) => number(f.throughput), (f) => f.throughput, baseline.throughput)])
+    rows.push([label, 'latency p50 / p90 / p99, ms', triple(dcrf.p50, dcrf.p90, dcrf.p99), triple(baseline.p50, baseline.p90, baseline.p99), times(ratio(dcrf.p50, baseline.p50)), '',
+      ...beside(feathers, (f) => triple(f.p50, f.p90, f.p99), (f) => f.p50, baseline.p50)])
+    rows.push([label, 'errors', String(dcrf.errors), String(baseline.errors), '', '', ...beside(feathers, (f) => String(f.errors))])
+    rows.push([label, 'server CPU per action, µs', number(dcrf.cpuPerAction, 1), number(baseline.cpuPerAction, 1), times(ratio(dcrf.cpuPerAction, baseline.cpuPerAction)), '',
+      ...beside(feathers, (f) => number(f.cpuPerAction, 1), (f) => f.cpuPerAction, baseline.cpuPerAction)])
+    rows.push([label, 'load generator CPU per action, µs', number(dcrf.loadCpuPerAction, 1), number(baseline.loadCpuPerAction, 1), '', '',
+      ...beside(feathers, (f) => number(f.loadCpuPerAction, 1))])
   }
-  const fanoutRows = (label: string, subscribers: number, dcrf: FanoutResult, baseline: FanoutResult, targets: boolean): void => {
+  const fanoutRows = (label: string, subscribers: number, dcrf: FanoutResult, baseline: FanoutResult, feathers: FanoutResult | undefined, targets: boolean): void => {
     const r = ratio(dcrf.p50, baseline.p50)
     rows.push([label, 'last delivery p50 / p99 / max, ms', triple(dcrf.p50, dcrf.p99, dcrf.max), triple(baseline.p50, baseline.p99, baseline.max), times(r),
-      targets && subscribers >= 1000 ? target(r, TARGETS.fanout, false) : ''])
-    rows.push([label, 'events lost', String(dcrf.lost), String(baseline.lost), '', ''])
+      targets && subscribers >= 1000 ? target(r, TARGETS.fanout, false) : '', ...beside(feathers, (f) => triple(f.p50, f.p99, f.max), (f) => f.p50, baseline.p50)])
+    const first = ratio(dcrf.firstP50, baseline.firstP50)
+    rows.push([label, 'first delivery p50 / p99, ms', `${number(dcrf.firstP50)} / ${number(dcrf.firstP99)}`, `${number(baseline.firstP50)} / ${number(baseline.firstP99)}`, times(first),
+      targets && subscribers >= 1000 ? target(first, TARGETS.firstDelivery, false) : '', ...beside(feathers, (f) => `${number(f.firstP50)} / ${number(f.firstP99)}`, (f) => f.firstP50, baseline.firstP50)])
+    rows.push([label, 'events lost', String(dcrf.lost), String(baseline.lost), '', '', ...beside(feathers, (f) => String(f.lost))])
     const c = ratio(dcrf.cpuPerEvent, baseline.cpuPerEvent)
     // The issue's fan-out sizes are 100, 1,000 and 10,000; one subscriber shows the fixed cost of a write.
-    rows.push([label, 'server CPU per event, ms', number(dcrf.cpuPerEvent), number(baseline.cpuPerEvent), times(c), targets && subscribers >= 100 ? target(c, TARGETS.cpuPerEvent, false) : ''])
+    rows.push([label, 'server CPU per event, ms', number(dcrf.cpuPerEvent), number(baseline.cpuPerEvent), times(c), targets && subscribers >= 100 ? target(c, TARGETS.cpuPerEvent, false) : '',
+      ...beside(feathers, (f) => number(f.cpuPerEvent), (f) => f.cpuPerEvent, baseline.cpuPerEvent)])
   }
-  for (const { label, subscribers, dcrf, baseline } of report.fanout) fanoutRows(label, subscribers, dcrf, baseline, true)
+  for (const { label, subscribers, dcrf, baseline, feathers } of report.fanout) fanoutRows(label, subscribers, dcrf, baseline, feathers, true)
   if (report.cross !== null) {
     const { label, subscribers, dcrf, baseline, local } = report.cross
-    fanoutRows(label, subscribers, dcrf, baseline, false)
+    fanoutRows(label, subscribers, dcrf, baseline, undefined, false)
     const added = dcrf.p50 - local.dcrf.p50
-    rows.push([label, 'added over in-process (p50), ms', number(added), number(baseline.p50 - local.baseline.p50), '', target(added, TARGETS.crossAdded, false, ' ms')])
+    rows.push([label, 'added over in-process (p50), ms', number(added), number(baseline.p50 - local.baseline.p50), '', target(added, TARGETS.crossAdded, false, ' ms'), '', ''])
   }
   if (report.idle !== null) {
-    const { dcrf, baseline, fastify } = report.idle
+    const { dcrf, baseline, fastify, feathers } = report.idle
     for (let i = 0; i < dcrf.points.length; i++) {
       const d = dcrf.points[i]
       const b = baseline.points[i]
       const f = fastify.points[i]
       const label = `idle, ${d.connections.toLocaleString('en')} connections`
       const r = ratio(d.heapPerConnection, b.heapPerConnection)
-      rows.push([label, 'server memory per connection (V8 heap + buffers), KB', number(d.heapPerConnection / 1024, 1), number(b.heapPerConnection / 1024, 1), times(r), target(r, TARGETS.memory, false)])
-      rows.push([label, 'the same, bare Fastify + @fastify/websocket (no fastify-dcrf), KB', number(f.heapPerConnection / 1024, 1), number(b.heapPerConnection / 1024, 1), times(ratio(f.heapPerConnection, b.heapPerConnection)), ''])
-      rows.push([label, 'server RSS growth per connection (noisy), KB', number(d.rssPerConnection / 1024, 1), number(b.rssPerConnection / 1024, 1), times(ratio(d.rssPerConnection, b.rssPerConnection)), ''])
+      const kb = (bytes: number): string => number(bytes / 1024, 1)
+      rows.push([label, 'server memory per connection (V8 heap + buffers), KB', kb(d.heapPerConnection), kb(b.heapPerConnection), times(r), target(r, TARGETS.memory, false),
+        ...beside(feathers?.points[i], (p) => kb(p.heapPerConnection), (p) => p.heapPerConnection, b.heapPerConnection)])
+      rows.push([label, 'the same, bare Fastify + @fastify/websocket (no fastify-dcrf), KB', kb(f.heapPerConnection), kb(b.heapPerConnection), times(ratio(f.heapPerConnection, b.heapPerConnection)), '', '', ''])
+      rows.push([label, 'server RSS growth per connection (noisy), KB', kb(d.rssPerConnection), kb(b.rssPerConnection), times(ratio(d.rssPerConnection, b.rssPerConnection)), '',
+        ...beside(feathers?.points[i], (p) => kb(p.rssPerConnection), (p) => p.rssPerConnection, b.rssPerConnection)])
     }
   }
 
+  // The FeathersJS columns when the run had it (`--without=feathers` leaves them out).
+  const feathers = report.actions.some((a) => a.feathers !== undefined) || report.fanout.some((f) => f.feathers !== undefined) || report.idle?.feathers !== undefined
+  const cells = (row: Row): string[] => feathers ? row : row.slice(0, 6)
   const out = [
-    `## fastify-dcrf against the hand-written baseline${report.smoke ? ' (smoke run: tiny sizes, figures meaningless)' : ''}`,
+    `## fastify-dcrf${feathers ? ' and FeathersJS' : ''} against the hand-written baseline${report.smoke ? ' (smoke run: tiny sizes, figures meaningless)' : ''}`,
     '',
     `${report.machine}; ${report.database}; ${report.date}`,
     '',
-    '| scenario | metric | fastify-dcrf | baseline | ratio | target |',
-    '|---|---|---:|---:|---:|---|',
-    ...rows.map((row) => `| ${row.join(' | ')} |`)
+    `| scenario | metric | fastify-dcrf | baseline | ratio | target |${feathers ? ' FeathersJS | FeathersJS / baseline |' : ''}`,
+    `|---|---|---:|---:|---:|---|${feathers ? '---:|---:|' : ''}`,
+    ...rows.map((row) => `| ${cells(row).join(' | ')} |`)
   ]
   if (report.crossSkipped !== null) out.push('', `Cross-process fan-out skipped: ${report.crossSkipped}.`)
   if (report.pool.length > 0) {

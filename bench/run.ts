@@ -1,8 +1,8 @@
 /**
- * The benchmark, end to end: prepares the data set, starts fastify-dcrf (the example application)
- * and the hand-written baseline as separate server processes, drives both with the load generator
- * (another process), scenario by scenario and alternating which server goes first, and prints one
- * table with every figure beside the baseline's from the same run, as a ratio.
+ * The benchmark, end to end: prepares the data set, starts fastify-dcrf (the example application),
+ * the hand-written baseline and FeathersJS 5 as separate server processes, drives them with the
+ * load generator (another process), scenario by scenario and rotating which server goes first, and
+ * prints one table with every figure beside the baseline's from the same run, as a ratio.
  *
  *   npx tsx --conditions=source bench/run.ts             the full run (PostgreSQL, Redis), ~5 min
  *   … bench/run.ts --smoke                                a few connections for a few hundred ms
@@ -10,12 +10,14 @@
  *   … bench/run.ts --only=fanout --subscribers=10000      some fan-out sizes (--patches: patches per
  *                                                          size, --connections: action concurrencies,
  *                                                          --pool: postgres.js pool sizes)
- *   … bench/run.ts --profile                              also CPU profiles of both servers, summarized
+ *   … bench/run.ts --without=feathers                     without the FeathersJS reference
+ *   … bench/run.ts --profile                              also CPU profiles of the servers, summarized
  *   … bench/run.ts --json=results.json                    also the raw figures
  *
  * Database: BENCH_DATABASE_URL, else the database `bench` on the server of DATABASE_URL (default
- * postgres://postgres@127.0.0.1:5432), created when missing; `--pglite` (or `--smoke` without
- * DATABASE_URL) gives each server an embedded PostgreSQL of its own instead, seeded alike. Redis:
+ * postgres://postgres@127.0.0.1:5432), created when missing, with a schema per server (`bench_dcrf`,
+ * `bench_baseline`, `bench_feathers`), each seeded; `--pglite` (or `--smoke` without DATABASE_URL)
+ * gives each server an embedded PostgreSQL of its own instead, seeded alike. Redis:
  * BENCH_REDIS_URL, REDIS_URL or redis://127.0.0.1:6379; without it the cross-process rows are skipped.
  */
 import type { ChildProcess } from 'node:child_process'
@@ -41,6 +43,7 @@ const { values: args } = parseArgs({
     subscribers: { type: 'string' },
     patches: { type: 'string' },
     pool: { type: 'string' },
+    without: { type: 'string' },
     profile: { type: 'boolean', default: false },
     json: { type: 'string' }
   }
@@ -69,6 +72,10 @@ if (args.pool !== undefined && plan.pool !== null) plan.pool.sizes = args.pool.s
 const SCENARIOS = ['actions', 'fanout', 'cross', 'idle', 'pool']
 const only = new Set(args.only?.split(',') ?? SCENARIOS)
 for (const name of only) if (!SCENARIOS.includes(name)) throw new Error(`--only: unknown scenario "${name}"`)
+const without = new Set(args.without?.split(',') ?? [])
+for (const name of without) if (name !== 'feathers') throw new Error(`--without: unknown server "${name}" (only feathers may be left out)`)
+/** FeathersJS, the second reference, beside the baseline in actions, fan-out and idle. */
+const withFeathers = !without.has('feathers')
 /** The row every fan-out watches. */
 const FANOUT_PK = 500
 /** The whole run stops, whatever happens, after this long. */
@@ -138,23 +145,27 @@ function ready<T> (child: ChildProcess, name: string, accept: (message: any) => 
   })
 }
 
-/** fastify-dcrf (the example), the hand-written baseline, and bare Fastify (the idle scenario's floor). */
-type Kind = 'dcrf' | 'baseline' | 'fastify'
+/** fastify-dcrf (the example), the hand-written baseline, bare Fastify (the idle scenario's floor), FeathersJS. */
+type Kind = 'dcrf' | 'baseline' | 'fastify' | 'feathers'
 interface Server { kind: Kind, child: ChildProcess, url: string, pid: number }
-const FILES: Record<Kind, string> = { dcrf: 'server.ts', baseline: 'baseline.ts', fastify: 'fastify-floor.ts' }
+const FILES: Record<Kind, string> = { dcrf: 'server.ts', baseline: 'baseline.ts', fastify: 'fastify-floor.ts', feathers: 'feathers.ts' }
 
-async function startServer (kind: Kind, env: { database?: string, redis?: string, pool?: number }): Promise<Server> {
+async function startServer (kind: Kind, env: { redis?: string, pool?: number } = {}): Promise<Server> {
   const name = `${kind} server`
   const child = start(FILES[kind], name, {
-    BENCH_DATABASE_URL: env.database,
+    // What production reads (Koa, Feathers' error replies); our servers and the baseline read none.
+    NODE_ENV: 'production',
+    BENCH_DATABASE_URL: database.urlFor(kind),
     BENCH_REDIS_URL: env.redis,
     BENCH_POOL: env.pool === undefined ? undefined : String(env.pool)
   }, ['--expose-gc'])
   const port = await ready(child, name, (m: ServerMessage) => m.type === 'ready' ? m.port : undefined)
-  return { kind, child, url: `ws://127.0.0.1:${port}${USERS_PATH}`, pid: child.pid! }
+  // Feathers' client is given the server's address; Socket.io has its own path.
+  const url = kind === 'feathers' ? `http://127.0.0.1:${port}` : `ws://127.0.0.1:${port}${USERS_PATH}`
+  return { kind, child, url, pid: child.pid! }
 }
 
-const targetOf = (server: Server): Target => ({ url: server.url, pids: [server.pid] })
+const targetOf = (server: Server): Target => ({ url: server.url, pids: [server.pid], protocol: server.kind === 'feathers' ? 'feathers' : 'dcrf' })
 
 // ---- the load generator ----------------------------------------------------------------------------
 
@@ -186,7 +197,12 @@ if (args.profile) mkdirSync(PROFILE_DIR, { recursive: true })
 async function measure<T extends ScenarioResult> (label: string, servers: Server[], scenario: Scenario): Promise<T> {
   process.stderr.write(`bench: ${label}\n`)
   if (args.profile && scenario.kind !== 'idle') {
-    const named = servers.map((server, i) => ({ server, name: `${server.kind}${i > 1 ? ` (process ${i + 1})` : ''}` }))
+    const seen = new Map<Kind, number>()
+    const named = servers.map((server) => {
+      const n = (seen.get(server.kind) ?? 0) + 1
+      seen.set(server.kind, n)
+      return { server, name: `${server.kind}${n > 1 ? ` (process ${n})` : ''}` }
+    })
     scenario.profiles = named.map(({ server, name }) => ({ url: server.url, file: join(PROFILE_DIR, `${label}.${name}`.replace(/[^\w.]+/g, '-') + '.cpuprofile') }))
     for (const [i, { name }] of named.entries()) profiles.push({ label: `${label} — ${name}`, file: scenario.profiles[i].file })
   }
@@ -195,25 +211,32 @@ async function measure<T extends ScenarioResult> (label: string, servers: Server
 
 // ---- the database ------------------------------------------------------------------------------------
 
-/** Where the servers read: a PostgreSQL URL, or undefined for an embedded database per server. */
-async function prepareDatabase (): Promise<{ url: string | undefined, describe: string, drop: () => Promise<void> }> {
+/** The servers that read the data set; each has a schema of its own on PostgreSQL. */
+const DATA_KINDS = ['baseline', 'dcrf', 'feathers'] as const
+
+/**
+ * Where the servers read: a PostgreSQL URL, or undefined for an embedded database per server. On
+ * PostgreSQL each server has its own schema with its own copy of the data set (`urlFor`): the
+ * example's triggers report the changes made outside it, so on a shared table it would also fan
+ * out every patch of the others (in their turns), and their writes would pay its triggers.
+ */
+async function prepareDatabase (): Promise<{ url: string | undefined, urlFor: (kind: Kind) => string | undefined, describe: string, drop: () => Promise<void> }> {
   const nothing = async (): Promise<void> => {}
   if (args.pglite || (args.smoke && !process.env.DATABASE_URL && !process.env.BENCH_DATABASE_URL)) {
-    return { url: undefined, describe: 'PGlite (embedded, one per server)', drop: nothing }
+    return { url: undefined, urlFor: () => undefined, describe: 'PGlite (embedded, one per server)', drop: nothing }
   }
   let url: URL
+  let prefix = 'bench'
   let drop = nothing
   if (process.env.BENCH_DATABASE_URL) {
     url = new URL(process.env.BENCH_DATABASE_URL)
   } else if (args.smoke) {
-    // The smoke run of `npm test`: a schema of its own in the test database, dropped afterwards.
+    // The smoke run of `npm test`: schemas of its own in the test database, dropped afterwards.
     url = new URL(process.env.DATABASE_URL!)
-    const schema = `bench_smoke_${randomBytes(4).toString('hex')}`
-    const admin = postgres(url.href, { max: 1, onnotice: () => {} })
-    await admin.unsafe(`create schema ${schema}`)
-    url.searchParams.set('search_path', schema)
+    prefix = `bench_smoke_${randomBytes(4).toString('hex')}`
     drop = async () => {
-      await admin.unsafe(`drop schema ${schema} cascade`)
+      const admin = postgres(url.href, { max: 1, onnotice: () => {} })
+      for (const kind of DATA_KINDS) await admin.unsafe(`drop schema if exists ${prefix}_${kind} cascade`)
       await admin.end({ timeout: 5 })
     }
   } else {
@@ -226,12 +249,24 @@ async function prepareDatabase (): Promise<{ url: string | undefined, describe: 
     url = new URL(server.href)
     url.pathname = '/bench'
   }
-  const client = postgres(url.href, { max: 1, onnotice: () => {} })
-  const [{ version }] = await client`select current_setting('server_version') as version`
-  await client.unsafe(DDL)
-  await client.unsafe(SEED_SQL)
-  await client.end({ timeout: 5 })
-  return { url: url.href, describe: `PostgreSQL ${version} on ${url.host}`, drop }
+  const urlFor = (kind: Kind): string | undefined => {
+    if (!(DATA_KINDS as readonly Kind[]).includes(kind)) return undefined
+    const schema = new URL(url.href)
+    schema.searchParams.set('search_path', `${prefix}_${kind}`)
+    return schema.href
+  }
+  let version = ''
+  for (const kind of DATA_KINDS) {
+    const admin = postgres(url.href, { max: 1, onnotice: () => {} })
+    await admin.unsafe(`create schema if not exists ${prefix}_${kind}`)
+    ;[{ version }] = await admin`select current_setting('server_version') as version`
+    await admin.end({ timeout: 5 })
+    const client = postgres(urlFor(kind)!, { max: 1, onnotice: () => {} })
+    await client.unsafe(DDL)
+    await client.unsafe(SEED_SQL)
+    await client.end({ timeout: 5 })
+  }
+  return { url: url.href, urlFor, describe: `PostgreSQL ${version} on ${url.host}, a schema per server`, drop }
 }
 
 async function redisUrl (): Promise<string | undefined> {
@@ -267,25 +302,29 @@ const report: Report = {
 try {
   const wantsCross = only.has('cross') && redis !== undefined
   if (only.has('actions') || only.has('fanout') || wantsCross) {
-    const local = {
-      baseline: await startServer('baseline', { database: database.url }),
-      dcrf: await startServer('dcrf', { database: database.url })
-    }
+    // Started side by side (nothing is measured yet): the run's start is not three starts long.
+    const local = await Promise.all([
+      startServer('baseline'),
+      startServer('dcrf'),
+      withFeathers && (only.has('actions') || only.has('fanout')) ? startServer('feathers') : null
+    ]).then(([baseline, dcrf, feathers]) => ({ baseline, dcrf, feathers }))
     // Cross-process: two processes of each server sharing Redis, subscribers on one, the writer on the other.
     const cross = wantsCross
       ? {
-          baseline: [await startServer('baseline', { database: database.url, redis }), await startServer('baseline', { database: database.url, redis })],
-          dcrf: [await startServer('dcrf', { database: database.url, redis }), await startServer('dcrf', { database: database.url, redis })]
+          baseline: [await startServer('baseline', { redis }), await startServer('baseline', { redis })],
+          dcrf: [await startServer('dcrf', { redis }), await startServer('dcrf', { redis })]
         }
       : null
     const pair = [local.baseline, local.dcrf]
+    // The servers of actions and fan-out, taking turns: baseline, fastify-dcrf, FeathersJS, and back.
+    const trio = local.feathers === null ? pair : [...pair, local.feathers]
 
     if (only.has('actions')) {
       const { warmupMs, windowMs, windows } = plan.actions
       for (const connections of plan.actions.connections) {
         const label = `retrieve, ${connections} connection${connections === 1 ? '' : 's'}`
-        const [baseline, dcrf] = await measure<ActionsResult[]>(label, pair, { kind: 'actions', targets: pair.map(targetOf), connections, warmupMs, windowMs, windows })
-        report.actions.push({ label, connections, dcrf: dcrf.total, baseline: baseline.total })
+        const [baseline, dcrf, feathers] = await measure<ActionsResult[]>(label, trio, { kind: 'actions', targets: trio.map(targetOf), connections, warmupMs, windowMs, windows })
+        report.actions.push({ label, connections, dcrf: dcrf.total, baseline: baseline.total, feathers: feathers?.total })
       }
     }
 
@@ -293,8 +332,10 @@ try {
     for (const subscribers of sizes) {
       const label = `fan-out, ${subscribers.toLocaleString('en')} subscriber${subscribers === 1 ? '' : 's'}`
       const patches = subscribers >= 10_000 ? Math.ceil(plan.fanout.patches / 2) : plan.fanout.patches
-      const targets: FanoutTarget[] = pair.map((server) => ({ ...targetOf(server), writeUrl: server.url }))
-      const servers = [...pair]
+      // FeathersJS where the fan-out rows are printed (not for the cross-process rows alone).
+      const inProcess = only.has('fanout') ? trio : pair
+      const targets: FanoutTarget[] = inProcess.map((server) => ({ ...targetOf(server), writeUrl: server.url }))
+      const servers = [...inProcess]
       // The cross-process targets take their turns in the same run as the in-process ones, so that
       // what crossing processes adds is measured under the same conditions.
       const withCross = cross !== null && subscribers === plan.cross.subscribers
@@ -304,31 +345,37 @@ try {
           servers.push(subscribe, write)
         }
       }
-      const [baseline, dcrf, crossBaseline, crossDcrf] = await measure<FanoutResult[]>(label, servers, { kind: 'fanout', targets, subscribers, patches, pk: FANOUT_PK, gapMs: 20 })
-      if (only.has('fanout') || !withCross) report.fanout.push({ label, subscribers, dcrf, baseline })
+      const results = await measure<FanoutResult[]>(label, servers, { kind: 'fanout', targets, subscribers, patches, pk: FANOUT_PK, gapMs: 20 })
+      const [baseline, dcrf] = results
+      const feathers = inProcess.length > 2 ? results[2] : undefined
+      const [crossBaseline, crossDcrf] = results.slice(inProcess.length)
+      if (only.has('fanout') || !withCross) report.fanout.push({ label, subscribers, dcrf, baseline, feathers })
       if (withCross) {
         report.cross = { label: `cross-process fan-out, ${subscribers.toLocaleString('en')} subscribers`, subscribers, dcrf: crossDcrf, baseline: crossBaseline, local: { dcrf, baseline } }
       }
     }
-    await Promise.all([...pair, ...(cross === null ? [] : [...cross.baseline, ...cross.dcrf])].map((server) => stop(server.child)))
+    await Promise.all([...trio, ...(cross === null ? [] : [...cross.baseline, ...cross.dcrf])].map((server) => stop(server.child)))
   }
 
   if (only.has('idle')) {
-    // Fresh processes, one at a time: memory is measured from a server that has served nothing yet.
-    const results = {} as Record<Kind, IdleResult>
-    for (const kind of ['baseline', 'dcrf', 'fastify'] as const) {
-      const server = await startServer(kind, { database: database.url })
-      results[kind] = await measure<IdleResult>(`idle connections — ${kind}`, [server], { kind: 'idle', url: server.url, counts: plan.idle.counts })
+    // Fresh processes, measured one at a time: memory is measured from a server that has served
+    // nothing yet. They start side by side (nothing is measured while they start), each is stopped
+    // once measured.
+    const results: Partial<Record<Kind, IdleResult>> = {}
+    const kinds = ['baseline', 'dcrf', 'fastify', ...(withFeathers ? ['feathers'] as const : [])] as const
+    const servers = await Promise.all(kinds.map((kind) => startServer(kind)))
+    for (const server of servers) {
+      results[server.kind] = await measure<IdleResult>(`idle connections — ${server.kind}`, [server], { kind: 'idle', url: server.url, protocol: targetOf(server).protocol, counts: plan.idle.counts })
       await stop(server.child)
     }
-    report.idle = results
+    report.idle = { baseline: results.baseline!, dcrf: results.dcrf!, fastify: results.fastify!, feathers: results.feathers }
   }
 
   if (only.has('pool') && plan.pool !== null && database.url !== undefined) {
     // The driver alone: the baseline server under sustained load, one postgres.js pool size at a time.
     const { sizes, rounds, durationMs, connections } = plan.pool
     for (const max of sizes) {
-      const server = await startServer('baseline', { database: database.url, pool: max })
+      const server = await startServer('baseline', { pool: max })
       const [result] = await measure<ActionsResult[]>(`postgres.js pool, max ${max}`, [server], { kind: 'actions', targets: [targetOf(server)], connections, warmupMs: 1000, windowMs: durationMs, windows: rounds })
       report.pool.push({ max, rounds: result.windows })
       await stop(server.child)

@@ -1,7 +1,8 @@
 /**
  * The benchmark still starts and finishes: `bench/run.ts --smoke` runs every scenario in a tiny
- * configuration (a few connections, a few hundred milliseconds) — both servers and the load
- * generator as processes of their own — and prints the results table. The figures of a smoke run
+ * configuration (a few connections, a few hundred milliseconds) — fastify-dcrf, the baseline and
+ * FeathersJS, and the load generator, as processes of their own — and prints the results table,
+ * FeathersJS in its own columns. The figures of a smoke run
  * mean nothing; what is checked is that each scenario produced its rows. On PGlite without
  * DATABASE_URL; with it, in a schema of its own on that server (and across two processes per
  * server through Redis when REDIS_URL is set too).
@@ -21,7 +22,7 @@ test('the benchmark runs end to end and prints the table with ratios', { timeout
     timeout: 170_000,
     maxBuffer: 16 * 1024 * 1024
   })
-  assert.match(stdout, /^\| scenario \| metric \| fastify-dcrf \| baseline \| ratio \| target \|$/m)
+  assert.match(stdout, /^\| scenario \| metric \| fastify-dcrf \| baseline \| ratio \| target \| FeathersJS \| FeathersJS \/ baseline \|$/m)
   const rows = stdout.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| scenario'))
   const row = (scenario: string, metric: string): string[] => {
     const found = rows.find((line) => line.startsWith(`| ${scenario} | ${metric}`))
@@ -29,21 +30,34 @@ test('the benchmark runs end to end and prints the table with ratios', { timeout
     return found.split('|').slice(1, -1).map((cell) => cell.trim())
   }
   for (const connections of ['1 connection', '4 connections']) {
-    const [, , dcrf, baseline, ratio, target] = row(`retrieve, ${connections}`, 'actions/s')
+    const [, , dcrf, baseline, ratio, target, feathers, feathersRatio] = row(`retrieve, ${connections}`, 'actions/s')
     assert.match(dcrf, /^[\d,.]+$/)
     assert.match(baseline, /^[\d,.]+$/)
     assert.match(ratio, /^[\d.]+×$/)
     assert.match(target, /^≥ 0\.85× [✓✗]$/)
-    row(`retrieve, ${connections}`, 'latency p50 / p90 / p99, ms')
-    assert.deepEqual(row(`retrieve, ${connections}`, 'errors').slice(2, 4), ['0', '0'])
+    assert.match(feathers, /^[\d,.]+$/)
+    assert.match(feathersRatio, /^[\d.]+×$/)
+    assert.match(row(`retrieve, ${connections}`, 'latency p50 / p90 / p99, ms')[6], /^[\d.,]+ \/ [\d.,]+ \/ [\d.,]+$/)
+    // Errors count replies that are not the row asked for, without its password for FeathersJS.
+    assert.deepEqual(row(`retrieve, ${connections}`, 'errors').slice(2, 7), ['0', '0', '', '', '0'])
   }
-  const [, , dcrfDelivery, baselineDelivery] = row('fan-out, 10 subscribers', 'last delivery p50 / p99 / max, ms')
+  const [, , dcrfDelivery, baselineDelivery, , , feathersDelivery, feathersRatio] = row('fan-out, 10 subscribers', 'last delivery p50 / p99 / max, ms')
   assert.match(dcrfDelivery, /^[\d.,]+ \/ [\d.,]+ \/ [\d.,]+$/)
   assert.match(baselineDelivery, /^[\d.,]+ \/ [\d.,]+ \/ [\d.,]+$/)
-  assert.deepEqual(row('fan-out, 10 subscribers', 'events lost').slice(2, 4), ['0', '0'])
+  assert.match(feathersDelivery, /^[\d.,]+ \/ [\d.,]+ \/ [\d.,]+$/)
+  assert.match(feathersRatio, /^[\d.]+×$/)
+  for (const cell of row('fan-out, 10 subscribers', 'first delivery p50 / p99, ms').filter((_, i) => [2, 3, 6].includes(i))) {
+    assert.match(cell, /^[\d.,]+ \/ [\d.,]+$/)
+  }
+  // Every subscriber had every event: for FeathersJS, the row's channel reached each, without the password.
+  assert.deepEqual(row('fan-out, 10 subscribers', 'events lost').slice(2, 7), ['0', '0', '', '', '0'])
   // (the fan-out targets hold from 100 subscribers on: the smoke run's 10 show the ratio alone)
-  assert.match(row('fan-out, 10 subscribers', 'server CPU per event, ms')[4], /^[\d.]+×$/)
-  assert.match(row('idle, 20 connections', 'server memory per connection')[5], /^≤ 1\.5× [✓✗]$/)
+  const cpu = row('fan-out, 10 subscribers', 'server CPU per event, ms')
+  assert.match(cpu[4], /^[\d.]+×$/)
+  assert.match(cpu[7], /^[\d.]+×$/)
+  const memory = row('idle, 20 connections', 'server memory per connection')
+  assert.match(memory[5], /^≤ 1\.5× [✓✗]$/)
+  assert.match(memory[6], /^[\d,.]+$/)
   if (crossProcess) {
     row('cross-process fan-out, 10 subscribers', 'last delivery p50 / p99 / max, ms')
     assert.match(row('cross-process fan-out, 10 subscribers', 'added over in-process')[5], /^≤ 5 ms [✓✗]$/)
