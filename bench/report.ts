@@ -24,12 +24,12 @@ export interface Report {
 
 /** The issue's targets, as bounds on dcrf / baseline. */
 export const TARGETS = {
-  throughput: 0.85,
-  fanout: 1.25,
-  /** First delivery of a fan-out (issue 17). */
+  throughput: 0.95,
+  fanout: 1.1,
   firstDelivery: 1.3,
-  cpuPerEvent: 1.5,
-  memory: 1.5,
+  cpuPerEvent: 1.25,
+  /** Memory per idle connection: below the floor's. */
+  memory: 1,
   /** Milliseconds that cross-process fan-out may add over in-process. */
   crossAdded: 5
 }
@@ -81,8 +81,7 @@ export function formatReport (report: Report): string {
       targets && subscribers >= 1000 ? target(first, TARGETS.firstDelivery, false) : '', ...beside(feathers, (f) => `${number(f.firstP50)} / ${number(f.firstP99)}`, (f) => f.firstP50, baseline.firstP50)])
     rows.push([label, 'events lost', String(dcrf.lost), String(baseline.lost), '', '', ...beside(feathers, (f) => String(f.lost))])
     const c = ratio(dcrf.cpuPerEvent, baseline.cpuPerEvent)
-    // The issue's fan-out sizes are 100, 1,000 and 10,000; one subscriber shows the fixed cost of a write.
-    rows.push([label, 'server CPU per event, ms', number(dcrf.cpuPerEvent), number(baseline.cpuPerEvent), times(c), targets && subscribers >= 100 ? target(c, TARGETS.cpuPerEvent, false) : '',
+    rows.push([label, 'server CPU per event, ms', number(dcrf.cpuPerEvent), number(baseline.cpuPerEvent), times(c), targets ? target(c, TARGETS.cpuPerEvent, false) : '',
       ...beside(feathers, (f) => number(f.cpuPerEvent), (f) => f.cpuPerEvent, baseline.cpuPerEvent)])
   }
   for (const { label, subscribers, dcrf, baseline, feathers } of report.fanout) fanoutRows(label, subscribers, dcrf, baseline, feathers, true)

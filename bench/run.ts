@@ -12,6 +12,8 @@
  *                                                          --pool: postgres.js pool sizes)
  *   … bench/run.ts --without=feathers                     without the FeathersJS reference
  *   … bench/run.ts --profile                              also CPU profiles of the servers, summarized
+ *   … bench/run.ts --features                             fastify-dcrf with the example's extras on
+ *                                                          (outside-write triggers, Prometheus metrics)
  *   … bench/run.ts --json=results.json                    also the raw figures
  *
  * Database: BENCH_DATABASE_URL, else the database `bench` on the server of DATABASE_URL (default
@@ -45,6 +47,7 @@ const { values: args } = parseArgs({
     pool: { type: 'string' },
     without: { type: 'string' },
     profile: { type: 'boolean', default: false },
+    features: { type: 'boolean', default: false },
     json: { type: 'string' }
   }
 })
@@ -157,7 +160,9 @@ async function startServer (kind: Kind, env: { redis?: string, pool?: number } =
     NODE_ENV: 'production',
     BENCH_DATABASE_URL: database.urlFor(kind),
     BENCH_REDIS_URL: env.redis,
-    BENCH_POOL: env.pool === undefined ? undefined : String(env.pool)
+    BENCH_POOL: env.pool === undefined ? undefined : String(env.pool),
+    // `--features`: the example with its triggers for outside writes and its Prometheus metrics.
+    BENCH_FEATURES: args.features ? 'all' : undefined
   }, ['--expose-gc'])
   const port = await ready(child, name, (m: ServerMessage) => m.type === 'ready' ? m.port : undefined)
   // Feathers' client is given the server's address; Socket.io has its own path.

@@ -1,6 +1,6 @@
 /**
  * fastify-dcrf under test: the example application (`example/app.ts`) as `npm start` runs it, with
- * the bench's statistics endpoint added. Its `/ws/users/` route does all the work a framework does:
+ * the bench's statistics endpoint added, and without its opt-in extras unless BENCH_FEATURES=all. Its `/ws/users/` route does all the work a framework does:
  * the ordered per-connection queue, permissions, argument and body validation, the serializer,
  * change capture, the channel layer and the observer fan-out.
  *
@@ -14,11 +14,16 @@ import { buildApp } from '../example/app.js'
 import { exitWithParent, SEED_SQL, serverStats, STATS_PATH, type ServerMessage } from './common.js'
 
 const databaseUrl = process.env.BENCH_DATABASE_URL || undefined
+// The plugin's own path: the example's opt-in extras (triggers reporting outside writes, Prometheus
+// metrics) only with BENCH_FEATURES=all, which bench/README.md measures apart.
+const features = process.env.BENCH_FEATURES === 'all'
 const app = await buildApp({
   databaseUrl,
   redisUrl: process.env.BENCH_REDIS_URL || undefined,
   logger: false,
-  seed: false
+  seed: false,
+  externalChanges: features,
+  metrics: features
 })
 // An embedded database belongs to this process: seed it here, on the client itself (several
 // statements; raw SQL is not captured by observers anyway).
