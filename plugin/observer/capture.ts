@@ -16,7 +16,8 @@
 import type { PgTable } from 'drizzle-orm/pg-core'
 import type { Database } from '../../types/index.js'
 import { netEffect, type Change, type ChangeAction, type ChangeEvent } from './change.js'
-import { executeCaptured, prepareCaptured, type Outcome, type WriteBuilder } from './statement.js'
+import { probeDrizzle, writeBuilder } from './drizzle-internals.js'
+import { executeCaptured, prepareCaptured, type Outcome } from './statement.js'
 import { tableInfo } from './table-info.js'
 
 export type { ChangeAction, ChangeEvent } from './change.js'
@@ -50,7 +51,8 @@ interface Scope {
  *
  * `onCommit` is called synchronously, before the write's promise resolves, with at least one event;
  * it must not throw (an exception or a rejected promise is swallowed so the committed write still
- * resolves): hand the events to something that handles its own errors.
+ * resolves): hand the events to something that handles its own errors. Throws
+ * `DCRF_ERR_DRIZZLE_UNSUPPORTED` when the installed drizzle-orm lacks what capture relies on.
  *
  * @example
  * ```ts
@@ -60,6 +62,7 @@ interface Scope {
  * ```
  */
 export function captureChanges<TDb extends Database> (db: TDb, onCommit: (events: ChangeEvent[]) => void, options: CaptureOptions = {}): TDb {
+  probeDrizzle(db)
   return wrapDatabase(db, { onCommit, capture: options.capture }, null)
 }
 
@@ -123,7 +126,7 @@ function writersOf (target: Pick<DatabaseMembers, 'insert' | 'update' | 'delete'
  */
 function instrument (builder: Record<string, AnyFunction>, table: PgTable, action: ChangeAction, capture: Capture, scope: Scope | null) {
   const info = tableInfo(table)
-  const internals = builder as unknown as WriteBuilder
+  const internals = writeBuilder(builder)
   let upsert = false
   if (action === 'create') {
     const { onConflictDoUpdate } = builder
