@@ -139,9 +139,13 @@ const EVENTS = [
  * of the table that changed, and a same-named table of another schema is another table.
  */
 export async function schemaOf (db: Database, table: PgTable): Promise<string | undefined> {
-  const result = await db.execute(sql.raw(`select n.nspname::text as s from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = to_regclass(${literal(render(sql`${table}`))})`)) as unknown
-  const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Array<{ s: string }>
-  return rows[0]?.s
+  const result = await db.execute(sql.raw(`select n.nspname::text as s from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = to_regclass(${literal(render(sql`${table}`))})`))
+  return resultRows<{ s: string }>(result)[0]?.s
+}
+
+/** The rows of `db.execute`: postgres.js returns them as they are, PGlite in `rows`. */
+export function resultRows<TRow> (result: unknown): TRow[] {
+  return (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as TRow[]
 }
 
 /** The identity of a table as captured statements and notifications name it. */
