@@ -12,46 +12,38 @@ import { rawReplyPrefix } from '../protocol.js'
 import { isContextFree } from '../serializer.js'
 import { toJson } from '../serializer-fields.js'
 import { dialectOf } from './drizzle-internals.js'
-import { committedRow, type InstanceMessage, type ObserverHub, type ObserverMessage } from './hub.js'
+import type { InstanceMessage, ObserverHub, ObserverMessage } from './hub.js'
 
 /** Request ids keyed by their JSON, so that ids of any JSON type compare by value. */
 export type RequestIds = Map<string, unknown>
 
-/** The subscriptions of one connection to one row. */
+/** The subscriptions of one connection to one row; `lookup` is what the client named it by (the `pk` of its deletes). */
 export interface InstanceSubscription {
-  /** The lookup value the client subscribed with: the `pk` of delete events, in its JSON type. */
   lookup: unknown
-  /** The row's primary key. */
   pk: unknown
   requestIds: RequestIds
 }
 
-/** The connection subscriptions belong to. */
+/** The connection subscriptions belong to: its consumer (`permissions` null: the plugin's) and a way to send a frame. */
 export interface SubscriptionsHost extends ConsumerContext<any, any> {
-  /** Its consumer's definition, and its own permissions (`null`: the plugin's defaults). */
   readonly consumer: { readonly definition: AnyConsumer, readonly permissions: readonly Permission[] | null }
-  /** Sends an already serialized frame. */
   sendText (text: string): void
 }
 
-/** One re-read of an instance message's row, per table object and distinct queryset. */
+/** One re-read of an instance message's row (undefined: the queryset no longer has it), and its update frames. */
 interface SharedRead {
-  /** The row as the queryset sees it now; undefined when the row left it (or is gone). */
   row: Promise<Record<string, unknown> | undefined>
-  /** The update frame per context-free serializer. */
   frames: Map<SerializerLike, SharedFrame>
 }
 
 /**
- * An update frame shared by subscribers: built once, then sent to each of them by one callback
- * (rather than a promise continuation per subscriber, which a fan-out to thousands pays for).
+ * An update frame (up to its request id; null for a delete) built once, then sent by one callback
+ * to the subscribers waiting for it, laid flat as host, subscription pairs: a promise continuation
+ * per subscriber is what a fan-out to thousands pays for.
  */
 interface SharedFrame {
-  /** The frame up to its request id once built; null when the row is gone for this queryset. */
   prefix: string | null | undefined
-  /** Subscribers whose queue waits for it, as pairs laid flat: host, subscription, … */
   waiting: Array<SubscriptionsHost | InstanceSubscription>
-  /** Settles once every waiting subscriber has been sent its frames. */
   sent: Promise<void>
 }
 
@@ -87,33 +79,32 @@ export function deliverObserver (host: SubscriptionsHost, hub: ObserverHub, cach
 }
 
 /**
- * Sends an instance message: the row re-read through the host's queryset, a row it can no longer
- * see as a delete, nothing when its permissions deny the retrieve. Returns a promise only when it
- * has to wait.
+ * Sends an instance message: the row re-read through the host's queryset, a row it no longer sees
+ * as a delete, nothing when permissions deny the retrieve; a promise only when it has to wait.
  */
-export function deliverInstance (host: SubscriptionsHost, cache: DeliveryCache, defaultPermissions: readonly Permission[], message: InstanceMessage, subscription: InstanceSubscription): Promise<void> | undefined {
+export function deliverInstance (host: SubscriptionsHost, hub: ObserverHub, cache: DeliveryCache, defaultPermissions: readonly Permission[], message: InstanceMessage, subscription: InstanceSubscription): Promise<void> | undefined {
   const permissions = host.consumer.permissions ?? defaultPermissions
   // checkAll stays synchronous when every check is: then no promise at all
   const allowed = permissions.length === 0 || checkAll(permissions, 'hasPermission', host, 'retrieve', { pk: subscription.lookup })
-  if (allowed === true) return deliverAllowed(host, cache, message, subscription)
+  if (allowed === true) return deliverAllowed(host, hub, cache, message, subscription)
   if (allowed === false) return
-  return allowed.then((ok) => ok ? deliverAllowed(host, cache, message, subscription) : undefined)
+  return allowed.then((ok) => ok ? deliverAllowed(host, hub, cache, message, subscription) : undefined)
 }
 
 /**
  * Starts the re-read of an update as it reaches a busy connection, so that reads of events queued
  * behind each other are pipelined; the queryset is asked again when the event is handled.
  */
-export function prefetchInstance (host: SubscriptionsHost, cache: DeliveryCache, message: InstanceMessage, subscription: InstanceSubscription): void {
-  if (message.action === 'update') sharedRead(host, cache, message, subscription)
+export function prefetchInstance (host: SubscriptionsHost, hub: ObserverHub, cache: DeliveryCache, message: InstanceMessage, subscription: InstanceSubscription): void {
+  if (message.action === 'update') sharedRead(host, hub, cache, message, subscription)
 }
 
-function deliverAllowed (host: SubscriptionsHost, cache: DeliveryCache, message: InstanceMessage, subscription: InstanceSubscription): Promise<void> | undefined {
+function deliverAllowed (host: SubscriptionsHost, hub: ObserverHub, cache: DeliveryCache, message: InstanceMessage, subscription: InstanceSubscription): Promise<void> | undefined {
   if (message.action !== 'update') {
     sendInstance(host, subscription, null, message)
     return
   }
-  const shared = sharedRead(host, cache, message, subscription)
+  const shared = sharedRead(host, hub, cache, message, subscription)
   // what host.getSerializer('retrieve') answers, without a call when the consumer does not choose
   const serializer = host.consumer.definition.getSerializer === undefined ? genericOf(host).serializer : host.getSerializer('retrieve')
   if (!isContextFree(serializer)) {
@@ -146,11 +137,10 @@ function deliverAllowed (host: SubscriptionsHost, cache: DeliveryCache, message:
   return frame.sent
 }
 
-/** The re-read of a message's row through the host's queryset, shared in the registration. */
-function sharedRead (host: SubscriptionsHost, cache: DeliveryCache, message: InstanceMessage, subscription: InstanceSubscription): SharedRead {
+/** The re-read of a message's row through the host's queryset, shared per table object and queryset. */
+function sharedRead (host: SubscriptionsHost, hub: ObserverHub, cache: DeliveryCache, message: InstanceMessage, subscription: InstanceSubscription): SharedRead {
   const queryset = host.consumer.definition.queryset === undefined ? undefined : host.getQueryset({ pk: subscription.lookup })
   const generic = genericOf(host)
-  // per table object (another definition of the table reads other keys) and queryset
   const key = queryset === undefined ? generic.readKey : generic.readKey + querysetKey(host.db, queryset)
   let reads = cache.lastMessage === message ? cache.lastReads! : cache.rereads.get(message)
   if (reads === undefined) {
@@ -161,8 +151,7 @@ function sharedRead (host: SubscriptionsHost, cache: DeliveryCache, message: Ins
   cache.lastReads = reads
   let shared = reads.get(key)
   if (shared === undefined) {
-    // without a queryset every row is visible: the committed row is what a re-read would find
-    const committed = queryset === undefined ? committedRow(message, generic.table) : undefined
+    const committed = queryset === undefined ? hub.committedRow(message, generic.table) : undefined
     const row: Promise<Record<string, unknown> | undefined> = committed !== undefined
       ? Promise.resolve(committed)
       : (queryset === undefined
@@ -182,7 +171,6 @@ function sendInstance (host: SubscriptionsHost, subscription: InstanceSubscripti
   const frame = prefix ?? rawReplyPrefix('delete', JSON.stringify({ pk: subscription.lookup }), 204)
   for (const requestIdJson of subscription.requestIds.keys()) host.sendText(frame + requestIdJson + '}')
   if (observerDeliver.hasSubscribers) {
-    // reported as the observer `<table>.instance`, the row's key as the group
     const observer = `${genericOf(host).tableName}.instance`
     publishDelivery(host, { observer, group: JSON.stringify(toJson(subscription.pk)), action: prefix === null ? 'delete' : 'update', committedAt: message.committedAt }, subscription.requestIds.size)
   }

@@ -1,17 +1,11 @@
 /**
  * One captured write, as one SQL statement: the user's INSERT, UPDATE or DELETE rewritten to also
- * return every changed row in full (and, for updates, the row before), whatever the user asked to
- * get back. The user's own RETURNING fields come first and are decoded by Drizzle's own row mapper,
- * so the user's result is exactly what plain Drizzle returns.
- *
- * Updates read the rows they change in the same statement, before changing them:
+ * return every changed row in full, after the user's own RETURNING fields (mapped by Drizzle, so
+ * the user gets what plain Drizzle gives). Updates lock and read the rows they change first, so the
+ * previous row is the one the update replaced, in the same round trip:
  *
  *   with <user ctes>, "__dcrf_old" as (select <cols> from t where <where> for update of t)
  *   update t set <set> from "__dcrf_old" where t.pk = "__dcrf_old".pk returning <user>, t.*, "__dcrf_old".*
- *
- * `FOR UPDATE` locks each row (following concurrent updates to their latest version, as READ
- * COMMITTED does) before the update changes it, so the previous row is the one the update replaced,
- * with no extra round trip and no extra transaction around a lone statement, on any PostgreSQL.
  */
 import { and, sql, type Query, type SQL } from 'drizzle-orm'
 import type { PgDeleteConfig, PgDialect, PgInsertConfig, PgUpdateConfig } from 'drizzle-orm/pg-core'
@@ -45,17 +39,13 @@ const PREVIOUS = sql.identifier('__dcrf_prev')
 const COMMANDS: Record<ChangeAction, string> = { create: 'INSERT', update: 'UPDATE', delete: 'DELETE' }
 
 /** A captured statement rendered: its SQL, how to map its rows, what the driver is told of it. */
-interface Rendered {
+export interface Rendered {
   query: Query
   mapper: (rows: unknown[][]) => Outcome
   metadata: StatementMetadata
 }
 
-/**
- * Prepares the captured form of a write builder's statement. `upsert` says the insert has
- * `onConflictDoUpdate` (its updated rows then read their previous state). `execute` resolves to an
- * {@link Outcome}.
- */
+/** Prepares the captured statement of a write builder; `upsert`: the insert has `onConflictDoUpdate`. */
 export function prepareCaptured (builder: WriteBuilder, info: TableInfo, action: ChangeAction, upsert: boolean, name?: string): PreparedStatement<Outcome> {
   return prepareRendered(builder, render(builder, info, action, upsert), name)
 }
@@ -64,23 +54,15 @@ function prepareRendered (builder: WriteBuilder, rendered: Rendered, name: strin
   return prepareStatement(builder, rendered.query, name, rendered.mapper, rendered.metadata)
 }
 
-/** Rendered statements by shape (`./shape.ts`), per dialect: a database and its transactions share them. */
-const rendered = new WeakMap<PgDialect, Map<string, Rendered>>()
-/** Shapes kept per dialect; past it the oldest is forgotten (a shape comes from code, and from which columns a client sets). */
+/** Statements rendered by shape (`./shape.ts`), shared by a captured database and its transactions. */
+export type RenderedShapes = Map<string, Rendered>
+/** Shapes kept; past it the oldest is forgotten (a shape comes from code, and from which columns a client sets). */
 const MAX_SHAPES = 500
 
-/**
- * Runs a write builder's captured statement. A write with a shape runs the statement rendered for
- * its shape, with its values as placeholders: rendered once, not once per write.
- */
-export function executeCaptured (builder: WriteBuilder, info: TableInfo, action: ChangeAction, upsert: boolean, name: string, placeholders: Record<string, unknown> | undefined): Promise<Outcome> {
+/** Runs a write builder's captured statement: the one rendered for its shape, when it has one. */
+export function executeCaptured (builder: WriteBuilder, info: TableInfo, action: ChangeAction, upsert: boolean, shapes: RenderedShapes, name: string, placeholders: Record<string, unknown> | undefined): Promise<Outcome> {
   const shape = upsert || builder.cacheConfig !== undefined ? null : shapeOf(builder.config, info, action, false)
   if (shape === null) return prepareCaptured(builder, info, action, upsert, name).execute(placeholders)
-  let shapes = rendered.get(builder.dialect)
-  if (shapes === undefined) {
-    shapes = new Map()
-    rendered.set(builder.dialect, shapes)
-  }
   let statement = shapes.get(shape.key)
   if (statement === undefined) {
     const template = shapeOf(builder.config, info, action, true)!.template!
@@ -171,11 +153,7 @@ function marked (query: Query, info: TableInfo): Query {
   return query
 }
 
-/**
- * The update, joined to a locking read of the rows it changes (see the module comment). Old
- * columns are aliased `o0…` so that neither the SET expressions nor the user's RETURNING become
- * ambiguous; with a user FROM, the WHERE stays on the update too (it may join those tables).
- */
+/** The update joined to a locking read of its rows, whose columns are aliased `o0…` so that none is ambiguous. */
 function lockingUpdate (update: PgUpdateConfig, info: TableInfo, dialect: PgDialect): PgUpdateConfig {
   const { table, where, from, joins } = update
   const oldColumns = info.columns.map((column, i) => sql`${column} as ${sql.identifier('o' + i)}`)
@@ -203,11 +181,7 @@ function decode (info: TableInfo, raw: unknown[], offset: number): Row {
   return row
 }
 
-/**
- * What the driver returns for a write without RETURNING, from the result of the captured one (which
- * returned rows): postgres.js' Result emptied in place (it keeps `count` and `command`); PGlite's
- * result object rebuilt.
- */
+/** What the driver returns for a write without RETURNING, made from the captured one's result. */
 function withoutRows (rows: unknown[][], action: ChangeAction): unknown {
   if ('command' in rows) {
     rows.length = 0

@@ -23,7 +23,7 @@ import { ALL, instanceGroup, observerGroup, type InstanceMessage, type ObserverH
 export class Subscriptions {
   #ctx: SubscriptionsHost
   #hub: ObserverHub
-  #shared: DeliveryCache
+  #cache: DeliveryCache
   #defaultPermissions: readonly Permission[]
   /** Observer channel groups → the request ids subscribed through them. */
   #observed = new Map<string, RequestIds>()
@@ -31,10 +31,10 @@ export class Subscriptions {
   #instances = new Map<string, InstanceSubscription>()
   #max: number
 
-  constructor (ctx: SubscriptionsHost, hub: ObserverHub, shared: DeliveryCache, defaultPermissions: readonly Permission[], maxSubscriptions: number) {
+  constructor (ctx: SubscriptionsHost, hub: ObserverHub, cache: DeliveryCache, defaultPermissions: readonly Permission[], maxSubscriptions: number) {
     this.#ctx = ctx
     this.#hub = hub
-    this.#shared = shared
+    this.#cache = cache
     this.#defaultPermissions = defaultPermissions
     this.#max = maxSubscriptions
   }
@@ -113,10 +113,7 @@ export class Subscriptions {
     await this.#ctx.addGroup(channelGroup)
   }
 
-  /**
-   * Stops the subscriptions of the row the client named by `lookup`: only `requestId`'s when
-   * given, else all of them. The last one leaving leaves the group.
-   */
+  /** Stops the subscriptions of the row named by `lookup`: `requestId`'s, or all without one. */
   async unsubscribeInstance (lookup: unknown, requestId: unknown): Promise<void> {
     const key = JSON.stringify(lookup)
     for (const [channelGroup, subscription] of this.#instances) {
@@ -143,20 +140,20 @@ export class Subscriptions {
   deliverObserver (message: ObserverMessage): unknown {
     const ids = this.#observed.get(observerGroup(message.observer, message.group))
     if (ids === undefined || ids.size === 0) return
-    return deliverObserver(this.#ctx, this.#hub, this.#shared, message, ids)
+    return deliverObserver(this.#ctx, this.#hub, this.#cache, message, ids)
   }
 
   /** Handles an instance message in the connection's queue; returns a promise only when it has to wait. */
   deliverInstance (message: InstanceMessage, channelGroup: string): Promise<void> | undefined {
     const subscription = this.#instances.get(channelGroup)
     if (subscription === undefined || subscription.requestIds.size === 0) return
-    return deliverInstance(this.#ctx, this.#shared, this.#defaultPermissions, message, subscription)
+    return deliverInstance(this.#ctx, this.#hub, this.#cache, this.#defaultPermissions, message, subscription)
   }
 
   /** Starts the re-read of an update as it reaches the connection, while its queue is busy. */
   prefetchInstance (message: InstanceMessage, channelGroup: string): void {
     const subscription = this.#instances.get(channelGroup)
     if (subscription === undefined || subscription.requestIds.size === 0) return
-    prefetchInstance(this.#ctx, this.#shared, message, subscription)
+    prefetchInstance(this.#ctx, this.#hub, this.#cache, message, subscription)
   }
 }
