@@ -137,7 +137,6 @@ export function encodedPlaceholder (name: string, encoder?: orm.DriverValueEncod
   return encoder === undefined ? placeholder : new Param(placeholder, encoder)
 }
 
-// Global symbols, not part of Drizzle's typed surface.
 const kOriginalName = Symbol.for('drizzle:OriginalName')
 const kName = Symbol.for('drizzle:Name')
 const kSchema = Symbol.for('drizzle:Schema')
@@ -166,12 +165,12 @@ const EXPORTS: Array<[keyof DrizzleModules, string, string[]]> = [
 const DIALECT_METHODS = ['buildSelection', 'buildFromTable', 'buildJoins', 'buildWithCTE', 'buildInsertQuery', 'buildUpdateQuery', 'buildDeleteQuery', 'sqlToQuery']
 
 /**
- * Checks that drizzle-orm has every internal listed in this module, and that they behave as change
- * capture expects on `db` (a Drizzle PostgreSQL database: builders are made, never run). Throws one
- * `DCRF_ERR_DRIZZLE_UNSUPPORTED` naming the installed version and everything missing.
+ * Checks that drizzle-orm has every internal of this module and that they behave as capture
+ * expects, on builders of `db` (made, never run); else throws one `DCRF_ERR_DRIZZLE_UNSUPPORTED`
+ * naming the installed version and everything missing.
  *
  * @example
- * probeDrizzle(db) // at registration, before the first captured write
+ * probeDrizzle(db) // when change capture starts
  */
 export function probeDrizzle (db: unknown, modules: DrizzleModules = { orm, pgCore }, version?: string): void {
   const missing: string[] = []

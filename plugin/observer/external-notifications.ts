@@ -1,7 +1,6 @@
 /**
- * External changes' notifications turned into the changes capture would have made: rows read back
- * by key (one query per table and batch), previous rows decoded from the notification (deletes,
- * the groups a row left), grouped by transaction in the order they arrived.
+ * External changes' notifications turned into the changes capture would have made: current rows
+ * read back by key (one query per table and batch), previous rows decoded from the notification.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { sql, type SQL } from 'drizzle-orm'
@@ -92,7 +91,6 @@ export async function readBatch (listener: BatchListener, batch: string[]): Prom
       listener.lost(notification.t)
       continue
     }
-    // a table of another registration, or one nobody here observes
     if (observed === undefined || !listener.observes(observed.table) || notification.r === undefined) continue
     let tableReads = reads.get(observed)
     if (tableReads === undefined) {

@@ -1,19 +1,10 @@
 /**
- * The application side of external changes: a LISTEN on the channel the triggers of
- * `./external-sql.ts` notify, each batch of notifications read into changes
- * (`./external-notifications.ts`) and folded into their net effect per transaction, as captured
- * writes are, then handed to the same observer hub — so subscribers get the same frames.
- *
- * Every process LISTENs and delivers to its own sockets only (`deliverLocal`): PostgreSQL already
- * tells every listener, so publishing into a shared channel layer would hand each subscriber one
- * copy per process. It also keeps a process whose LISTEN is down from costing the others anything,
- * and needs no election of a publisher.
- *
- * Guarantees: at most once, in commit order per process. While the LISTEN connection is away the
- * changes made meanwhile are lost (NOTIFY keeps nothing for absent listeners); when it is back the
- * gap is logged, published on the diagnostics channel `fastify-dcrf:external-changes:gap`, passed to
- * `onGap` and emitted as the signal `dcrf.external_changes.gap`, which a signal observer can relay
- * to clients so that they read again.
+ * The application side of external changes: a LISTEN on the channel of `./external-sql.ts`'s
+ * triggers, each batch of notifications read into changes and folded into their net effect per
+ * transaction, then handed to the observer hub as captured writes are. Every process listens and
+ * delivers to its own sockets only, since PostgreSQL tells every listener. At most once, in commit
+ * order: the changes made while the LISTEN connection is away are lost, and the gap is logged,
+ * published on a diagnostics channel, passed to `onGap` and emitted as {@link EXTERNAL_CHANGES_GAP}.
  */
 import dc from 'node:diagnostics_channel'
 import type { FastifyBaseLogger } from 'fastify'
@@ -21,13 +12,13 @@ import type { Database, ExternalChangesGap, ExternalChangesOptions, ExternalList
 import { errors } from '../errors.js'
 import { netEffect } from './change.js'
 import { readBatch, type BatchListener, type Observed } from './external-notifications.js'
-import { DEFAULT_CHANNEL, identityOf, schemaOf } from './external-sql.js'
+import { DEFAULT_CHANNEL, keyedTableInfo, schemaOf } from './external-sql.js'
 import type { ObserverHub } from './hub.js'
 
 /** The signal emitted when external changes may have been missed: its payload is an {@link ExternalChangesGap}. */
 export const EXTERNAL_CHANGES_GAP = 'dcrf.external_changes.gap'
 /** Diagnostics channel of the same gaps. */
-export const externalChangesGap = dc.channel('fastify-dcrf:external-changes:gap')
+const externalChangesGap = dc.channel('fastify-dcrf:external-changes:gap')
 
 interface DrizzleClient {
   $client: unknown
@@ -66,7 +57,7 @@ export class ExternalChanges {
     this.#options = options
     this.#channel = options.channel ?? DEFAULT_CHANNEL
     for (const table of options.tables) {
-      const info = identityOf(table)
+      const info = keyedTableInfo(table)
       this.#tables.set(info.identity, { table, info })
     }
     this.#reader = {

@@ -1,14 +1,9 @@
 /**
- * The shape of a write: what its SQL text depends on, apart from the values it binds, as a string
- * key read from the builder's config without rendering any SQL. Writes of one shape share one
- * statement, rendered once per database from the config with every value replaced by a placeholder
- * `p<i>` (the template; `./statement.ts`): rendering at every write cost more than all the rest of
- * a write (bench/README.md).
- *
- * A write is shapeless, and rendered on its own, when the walk cannot vouch that alike keys render
- * alike: subqueries, views, aliased expressions, the user's own placeholders, inlined params,
- * custom column types (their encoder may return SQL), `$defaultFn`/`$onUpdate` columns, CTEs,
- * FROM and joins, conflict clauses.
+ * The shape of a write: what its SQL text depends on apart from the values it binds, as a key read
+ * from the builder's config without rendering. Writes of one shape share one statement rendered
+ * from a template of placeholders `p<i>` (`./statement.ts`), since rendering cost more than the
+ * rest of a write (bench/README.md). What the walk cannot vouch for (subqueries, user placeholders,
+ * inlined params, custom types, computed columns, CTEs, joins, conflict clauses) is shapeless.
  */
 import type * as drizzle from 'drizzle-orm'
 import type { PgDeleteConfig, PgInsertConfig, PgUpdateConfig, SelectedFieldsOrdered } from 'drizzle-orm/pg-core'

@@ -1,7 +1,4 @@
-/**
- * What change capture needs to know of a table, computed once per table object: its columns in a
- * fixed order, its primary key, its SQL name, and how to turn a row's key into a map key.
- */
+/** What change capture needs to know of a table, computed once per table object. */
 import { getTableColumns } from 'drizzle-orm'
 import { getTableConfig, type PgColumn, type PgTable } from 'drizzle-orm/pg-core'
 import { computesValue, tableNames } from './drizzle-internals.js'
@@ -9,6 +6,7 @@ import { computesValue, tableNames } from './drizzle-internals.js'
 /** A row as Drizzle reads it: keyed by the table's JS property names. */
 export type Row = Record<string, unknown>
 
+/** A table's columns in a fixed order, its primary key and its names. */
 export interface TableInfo {
   /** The SQL name, never an alias. */
   name: string
