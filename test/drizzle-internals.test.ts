@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import * as orm from 'drizzle-orm'
 import * as pgCore from 'drizzle-orm/pg-core'
-import { drizzleVersion, probeDrizzle } from '../plugin/observer/drizzle-internals.js'
+import { dialectOf, drizzleVersion, probeDrizzle } from '../plugin/observer/drizzle-internals.js'
 import { captureChanges } from '../plugin/observer/capture.js'
 import { backends } from './db.js'
 
@@ -50,5 +50,22 @@ for (const backend of backends) {
     }
     const err = probeError(() => probeDrizzle(db, { orm, pgCore: { ...pgCore, PgDialect } }, '1.0.0-rc.1'))
     assert.equal(err.message, 'fastify-dcrf does not support drizzle-orm 1.0.0-rc.1: it has no PgDialect.buildJoins, PgDialect.buildInsertQuery, PgDialect.buildUpdateQuery, PgDialect.buildDeleteQuery')
+  })
+
+  test(`${backend.name}: a database whose dialect lost an internal (drizzle-orm 1.0 has no dialect.casing) is named by what it lost`, async (t) => {
+    const { db } = await backend.create(t)
+    const dialect = dialectOf(db) as unknown as { casing?: unknown }
+    const casing = dialect.casing
+    delete dialect.casing
+    try {
+      const err = probeError(() => probeDrizzle(db))
+      // what renders through the casing fails with it, and is named too
+      assert.equal(err.message, `fastify-dcrf does not support drizzle-orm ${installed}: it has no withList in write configs, dialect.casing, ` +
+        'PgDialect.buildSelection, buildFromTable and buildJoins as capture calls them')
+      assert.throws(() => captureChanges(db, () => {}), { code: 'DCRF_ERR_DRIZZLE_UNSUPPORTED', message: err.message })
+    } finally {
+      dialect.casing = casing
+    }
+    assert.doesNotThrow(() => probeDrizzle(db))
   })
 }

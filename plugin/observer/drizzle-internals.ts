@@ -249,7 +249,7 @@ function behaviours (db: unknown): Array<[string, () => boolean]> {
     ['SQL trees of StringChunk, Column, Param and Name', () => {
       const chunks = (where as orm.SQL).queryChunks.flatMap((chunk) => chunk instanceof SQL ? chunk.queryChunks : [chunk])
       return chunks.some((chunk) => chunk instanceof StringChunk && Array.isArray(chunk.value)) && chunks.includes(probe.id) &&
-        chunks.some((chunk) => isProbeParam(chunk, 1)) && (sql.identifier('x') as unknown as { value: unknown }).value === 'x' && sql.identifier('x') instanceof Name
+        chunks.some((chunk) => isProbeParam(chunk, 1)) && sql.identifier('x') instanceof Name && (sql.identifier('x') as orm.Name).value === 'x'
     }],
     ['SQL.shouldInlineParams', () => inlinesParams(sql`x`.inlineParams()) && !inlinesParams(sql`x`)],
     ['entityKind on its classes', () => isEntity(sql.placeholder('p')) && isEntity(probe.id) && !isEntity(new Date())],
