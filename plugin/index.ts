@@ -13,7 +13,7 @@ import type { AnyConsumer, ConsumerRouteOptions, DcrfDecorator, DcrfOptions, Gro
 import { ChannelLayer } from './channel-layer.js'
 import { captureChanges } from './observer/capture.js'
 import { ObserverHub } from './observer/hub.js'
-import { DeliveryCache } from './observer/subscriptions.js'
+import { DeliveryCache } from './observer/delivery.js'
 import { ExternalChanges } from './observer/external.js'
 import { databaseOf, type Runtime } from './runtime.js'
 import { resolveOptions } from './options.js'

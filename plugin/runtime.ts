@@ -4,7 +4,7 @@ import type { ChannelLayer } from './channel-layer.js'
 import type { CompiledConsumer } from './consumer.js'
 import { errors } from './errors.js'
 import type { ObserverHub } from './observer/hub.js'
-import type { DeliveryCache } from './observer/subscriptions.js'
+import type { DeliveryCache } from './observer/delivery.js'
 import type { Limits } from './options.js'
 import type { SocketGuard } from './socket-guard.js'
 

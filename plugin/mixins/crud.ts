@@ -24,8 +24,6 @@ import { pythonType } from '../serializer-fields.js'
 type Row = Record<string, unknown>
 type Ctx = AnyContext
 
-export type { CreateOptions, CrudOptions, DeleteOptions, MixinOptions, PatchOptions, UpdateOptions } from '../../types/mixins.js'
-
 /** The `data` argument of a write: required, and a JSON object. */
 function dataOf (args: ActionArgs): Row {
   const { data } = args
@@ -102,11 +100,9 @@ export function create (options: CreateOptions = {}): { create: MixinAction<'cre
 }
 
 /**
- * The update and patch actions. With the default write and a lookup a write can find by itself
- * (`writesByLookup`), the row is not read first: `UPDATE … WHERE <lookup> AND <queryset>
- * RETURNING`, one round trip instead of two, and no row changed is the 404. The replies are
- * DCRF's either way: a missing row is a 404 before invalid data is a 400 (the row is looked up
- * when the data is invalid, to tell which), and nothing to set writes nothing.
+ * The update and patch actions. With the default write and a lookup a write can find by itself,
+ * one `UPDATE … WHERE <lookup> AND <queryset> RETURNING` (no row: the 404); invalid data still
+ * looks the row up, since DCRF answers a missing row's 404 before a 400.
  */
 function updating<TKind extends 'update' | 'patch'> (action: TKind, perform: ((ctx: Ctx, row: Row, values: Row, args: ActionArgs) => Promise<Row>) | undefined, atomic: boolean | undefined): MixinAction<TKind> {
   const validate = (ctx: Ctx, args: ActionArgs): Promise<Row> =>
@@ -147,10 +143,7 @@ export function patch (options: PatchOptions = {}): { patch: MixinAction<'patch'
   return { patch: updating('patch', options.performPatch, options.atomic) }
 }
 
-/**
- * `delete`: deletes the row of `pk` (204, `data` = null). With the default delete and a lookup a
- * write can find by itself, in one statement: no row deleted is the 404.
- */
+/** `delete`: deletes the row of `pk` (204, `data` = null), in one statement when the lookup allows. */
 function deleteMixin (options: DeleteOptions = {}): { delete: MixinAction<'delete'> } {
   const perform = options.performDelete ?? deleteRow
   return {

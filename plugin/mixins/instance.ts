@@ -1,7 +1,6 @@
 /**
- * Subscriptions to single rows (DCRF's `ObserverModelInstanceMixin`): `subscribe_instance` and
- * `unsubscribe_instance`. Every change of a subscribed row, made anywhere in the application,
- * reaches the subscriber once per subscribing `request_id`, re-read through its own queryset.
+ * Subscriptions to single rows (DCRF's `ObserverModelInstanceMixin`): every change of a subscribed
+ * row reaches the subscriber once per subscribing `request_id`, re-read through its own queryset.
  */
 import type { ActionHandler, MixinAction } from '../../types/index.js'
 import { validationError } from '../errors.js'
@@ -21,9 +20,10 @@ export const subscribeInstance: ActionHandler = async (ctx, args, { requestId })
 }
 
 /** `unsubscribe_instance`: 204; with a `request_id`, only that subscription stops. */
-export const unsubscribeInstance: ActionHandler = async (ctx, args, { requestId }) => {
-  const lookup = args[genericOf(ctx).lookupKwarg]
-  if (lookup === undefined || lookup === null) throw validationError({ [genericOf(ctx).lookupKwarg]: ['This field is required.'] })
+const unsubscribeInstance: ActionHandler = async (ctx, args, { requestId }) => {
+  const { lookupKwarg } = genericOf(ctx)
+  const lookup = args[lookupKwarg]
+  if (lookup === undefined || lookup === null) throw validationError({ [lookupKwarg]: ['This field is required.'] })
   await subscriptionsOf(ctx).unsubscribeInstance(lookup, requestId)
   return { data: null, status: 204 }
 }

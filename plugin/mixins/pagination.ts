@@ -7,8 +7,6 @@ import { and, count } from 'drizzle-orm'
 import type { ActionArgs, AnyContext, MixinAction, Page, PaginationOptions, StreamOptions } from '../../types/index.js'
 import { genericOf, serializeRows } from '../generic-consumer.js'
 
-export type { PaginationOptions, StreamOptions, Page } from '../../types/mixins.js'
-
 /** DRF's `_positive_int`: an integer (a float is truncated, a numeric string read) ≥ 0 (> 0 when strict). */
 function positiveInt (value: unknown, strict: boolean): number | null {
   let n: number
@@ -20,7 +18,7 @@ function positiveInt (value: unknown, strict: boolean): number | null {
 }
 
 /** The limit and offset of a request, falling back to the defaults on bad values as DRF does. */
-export function pageOf (args: ActionArgs, options: PaginationOptions): { limit: number, offset: number } {
+function pageOf (args: ActionArgs, options: PaginationOptions): { limit: number, offset: number } {
   const defaultLimit = options.limit ?? 10
   const maxLimit = options.maxLimit ?? 1000
   const limit = Math.min(positiveInt(args.limit, true) ?? defaultLimit, maxLimit)
@@ -29,7 +27,7 @@ export function pageOf (args: ActionArgs, options: PaginationOptions): { limit: 
 }
 
 /** One page of the consumer's list: its rows serialized, and the count of the whole list. */
-export async function fetchPage (ctx: AnyContext, args: ActionArgs, limit: number, offset: number, action: string): Promise<Page> {
+async function fetchPage (ctx: AnyContext, args: ActionArgs, limit: number, offset: number, action: string): Promise<Page> {
   const generic = genericOf(ctx)
   const where = and(ctx.getQueryset(args), ctx.filterQueryset(args))
   const [rows, [{ total }]] = await Promise.all([
@@ -59,9 +57,8 @@ export function paginatedList (options: PaginationOptions = {}): { list: MixinAc
 }
 
 /**
- * `list` streamed a page per reply, from the requested offset until `offset + limit >= count`,
- * every reply with the request's `request_id`. It runs detached, so the connection answers other
- * actions meanwhile, and stops when the socket closes or on `list_cancel`.
+ * `list` streamed a page per reply, from the requested offset until `offset + limit >= count`; it
+ * runs detached, and stops when the socket closes or on `list_cancel`.
  */
 export function streamedList (options: StreamOptions = {}): {
   list: MixinAction<'streamed_list'>

@@ -1,56 +1,42 @@
 /**
  * Change capture: a Drizzle database whose inserts, updates and deletes report the rows they
- * changed once their transaction commits. Application code keeps writing ordinary Drizzle queries.
- *
- * How: the wrapped database is a prototype child of the real one whose `insert`, `update`,
- * `delete`, `with` and `transaction` are replaced; every other member (selects, `execute`,
- * `query`, `$count`, `$client`…) is the original, reached by one prototype lookup. A write builder
- * gets its own `execute` (what awaiting it runs) and `prepare`, which run the statement rewritten by
- * `./statement.ts` to return the changed rows, and give the user what plain Drizzle gives.
- *
- * Not captured: raw SQL (`db.execute(sql…)`, `tx.execute`), writes inside a CTE of another
- * statement (`db.$with(…).as(db.insert(…))`), `prepare(…).all()`, and triggers, cascades or
- * other clients' writes. Tables without a primary key get no previous row for updates and no
- * per-row merging.
+ * changed once their transaction commits. It is a prototype child of the real database with
+ * `insert`, `update`, `delete`, `with` and `transaction` replaced; write builders run the statement
+ * of `./statement.ts`. Not captured: raw SQL, writes inside a CTE of another statement,
+ * `prepare(…).all()`, and triggers, cascades or other clients' writes (see `./external.ts`).
  */
 import type { PgTable } from 'drizzle-orm/pg-core'
 import type { Database } from '../../types/index.js'
 import { netEffect, type Change, type ChangeAction, type ChangeEvent } from './change.js'
-import { executeCaptured, prepareCaptured, type Outcome, type WriteBuilder } from './statement.js'
+import { probeDrizzle, writeBuilder } from './drizzle-internals.js'
+import { executeCaptured, prepareCaptured, type Outcome, type RenderedShapes } from './statement.js'
 import { tableInfo } from './table-info.js'
 
-export type { ChangeAction, ChangeEvent } from './change.js'
-export type { Row } from './table-info.js'
+export type { ChangeEvent } from './change.js'
 
 /** Options of {@link captureChanges}. */
 export interface CaptureOptions {
-  /**
-   * Whether writes to a table are captured, asked at each write. Default: every table. Writes to
-   * tables nobody observes then cost nothing extra.
-   */
+  /** Whether writes to a table are captured, asked at each write (default: every table). */
   capture?: (table: PgTable) => boolean
 }
 
 interface Capture {
   onCommit: (events: ChangeEvent[]) => void
   capture: ((table: PgTable) => boolean) | undefined
+  shapes: RenderedShapes
 }
 
-/** The changes of one transaction (or savepoint) so far. */
+/** The changes of one transaction or savepoint so far. */
 interface Scope {
   changes: Change[]
 }
 
 /**
  * Wraps a Drizzle database (`drizzle-orm/postgres-js` or `drizzle-orm/pglite`) so that the rows its
- * inserts, updates and deletes change reach `onCommit` after their transaction commits: after the
- * outermost `transaction()` resolves, or after a statement outside any transaction completes. A
- * rolled back transaction or savepoint publishes nothing of its own. Within a transaction only the
- * net effect on each row is published (see {@link netEffect}).
- *
- * `onCommit` is called synchronously, before the write's promise resolves, with at least one event;
- * it must not throw (an exception or a rejected promise is swallowed so the committed write still
- * resolves): hand the events to something that handles its own errors.
+ * writes change reach `onCommit` once committed, as the net effect per row of each transaction
+ * ({@link netEffect}); a rolled back transaction or savepoint publishes nothing. `onCommit` runs
+ * before the write resolves, with at least one event; what it throws or rejects is swallowed.
+ * Throws `DCRF_ERR_DRIZZLE_UNSUPPORTED` when the installed drizzle-orm lacks what capture needs.
  *
  * @example
  * ```ts
@@ -60,7 +46,8 @@ interface Scope {
  * ```
  */
 export function captureChanges<TDb extends Database> (db: TDb, onCommit: (events: ChangeEvent[]) => void, options: CaptureOptions = {}): TDb {
-  return wrapDatabase(db, { onCommit, capture: options.capture }, null)
+  probeDrizzle(db)
+  return wrapDatabase(db, { onCommit, capture: options.capture, shapes: new Map() }, null)
 }
 
 type AnyFunction = (...args: any[]) => any
@@ -117,13 +104,10 @@ function writersOf (target: Pick<DatabaseMembers, 'insert' | 'update' | 'delete'
   }
 }
 
-/**
- * Makes a statement builder run captured. Its chainable methods (`where`, `returning`,
- * `onConflictDo…`) return the builder itself, so its own `execute` and `prepare` stay in place.
- */
+/** Makes a statement builder run captured: awaiting it runs its `execute`, which its chainable methods keep. */
 function instrument (builder: Record<string, AnyFunction>, table: PgTable, action: ChangeAction, capture: Capture, scope: Scope | null) {
   const info = tableInfo(table)
-  const internals = builder as unknown as WriteBuilder
+  const internals = writeBuilder(builder)
   let upsert = false
   if (action === 'create') {
     const { onConflictDoUpdate } = builder
@@ -133,11 +117,9 @@ function instrument (builder: Record<string, AnyFunction>, table: PgTable, actio
     }
   }
   const { prepare } = builder
-  // QueryPromise's then() awaits this.execute()
   builder.execute = async (placeholders?: Record<string, unknown>) => {
-    // Named, so that postgres.js prepares it: one round trip, pipelined, and planned once per
-    // connection for each shape of statement (it keys prepared statements by their text).
-    return settle(await executeCaptured(internals, info, action, upsert, CAPTURED_STATEMENT, placeholders), capture, scope)
+    // named, so that postgres.js prepares it once per connection and statement text
+    return settle(await executeCaptured(internals, info, action, upsert, capture.shapes, CAPTURED_STATEMENT, placeholders), capture, scope)
   }
   builder.prepare = (name?: string) => {
     const captured = prepareCaptured(internals, info, action, upsert, name)

@@ -1,7 +1,4 @@
-/**
- * What change capture publishes, and the net effect of a transaction's changes on each row: only
- * the last state of a row per transaction reaches observers (DCRF's "last change per row").
- */
+/** What change capture publishes, and the net effect of a transaction's changes on each row. */
 import type { PgTable } from 'drizzle-orm/pg-core'
 import { pkOf, type Row, type TableInfo } from './table-info.js'
 
@@ -34,7 +31,7 @@ export interface ChangeEvent {
   pk: unknown
 }
 
-/** One row changed by one statement, before transactions merge it (internal). */
+/** One row changed by one statement, before its transaction's changes are folded. */
 export interface Change {
   info: TableInfo
   table: PgTable
@@ -42,21 +39,18 @@ export interface Change {
   row: Row
   /** The row before an update (null when unknown) or a delete (the deleted row). */
   previous: Row | null
-  /** The row's identity after the change; undefined for tables without a primary key. */
+  /** The row's identity (`keyOf`) after the change; undefined without a primary key. */
   key: string | undefined
-  /** The row's identity before the change (updates that may move the key); else undefined. */
+  /** The row's identity before an update or delete; else undefined. */
   previousKey: string | undefined
 }
 
+/** One row through a transaction: as it was before (when known), now (`null`: deleted), last seen. */
 interface Entry {
   first: Change
-  /** Whether the row existed before the transaction (its first change was not a create). */
   existed: boolean
-  /** The row as it was before the transaction, when known. */
   original: Row | null
-  /** The row now, `null` once deleted. */
   current: Row | null
-  /** The last row seen, for a delete whose original state is unknown. */
   last: Row
 }
 

@@ -1,20 +1,9 @@
 /**
- * The database side of external changes: one trigger function and, per observed table, three
- * statement-level triggers (insert, update, delete) that report the rows a statement changed with
- * `pg_notify`, so that writes made outside the application (psql, migrations, other services, raw
- * SQL, cascades) reach observers too.
- *
- * A notification carries the table, the operation, the transaction id and the changed rows: each
- * as its primary key and, for updates and deletes, the row as it was (`to_jsonb(OLD)`). A bulk
- * statement sends as few notifications as fit its rows under PostgreSQL's 8000-byte payload limit.
- * A row whose previous state does not fit is sent with only its small values (`"p": true`), then
- * keys only; a key that does not fit is counted in a `"lost"` notification. The trigger never makes
- * the user's write fail: everything it does is inside an exception block that only warns.
- *
- * Writes captured through `app.dcrf.db` are published by the application itself, so their SQL
- * begins with a marker naming the table they write (`captureMarker`); the trigger of that table
- * skips the statement that carries it, at trigger depth 1 only: cascades and the writes of other
- * triggers, on any table, are still reported.
+ * The database side of external changes: a trigger function and, per observed table, statement
+ * triggers that `pg_notify` the rows a statement changed (keys, and the rows before), in as few
+ * payloads under 8000 bytes as fit, so that writes made outside the application reach observers
+ * too. They never fail the write. Captured writes start with a marker (`captureMarker`) that the
+ * trigger of their table skips at depth 1: the application publishes those itself.
  */
 import { sql, type SQL } from 'drizzle-orm'
 import { PgDialect, type PgTable } from 'drizzle-orm/pg-core'
@@ -25,7 +14,7 @@ import { tableInfo, type TableInfo } from './table-info.js'
 /** The default NOTIFY channel. */
 export const DEFAULT_CHANNEL = 'dcrf_changes'
 /** The trigger function's name, created in the first schema of the search path unless qualified. */
-export const FUNCTION_NAME = 'dcrf_notify_changes'
+const FUNCTION_NAME = 'dcrf_notify_changes'
 /** Payload bytes we stay under (PostgreSQL refuses 8000 and more). */
 const PAYLOAD_LIMIT = 7999
 /** Values kept in a previous row that is too large to send whole. */
@@ -139,20 +128,24 @@ const EVENTS = [
  * of the table that changed, and a same-named table of another schema is another table.
  */
 export async function schemaOf (db: Database, table: PgTable): Promise<string | undefined> {
-  const result = await db.execute(sql.raw(`select n.nspname::text as s from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = to_regclass(${literal(render(sql`${table}`))})`)) as unknown
-  const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Array<{ s: string }>
-  return rows[0]?.s
+  const result = await db.execute(sql.raw(`select n.nspname::text as s from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = to_regclass(${literal(render(sql`${table}`))})`))
+  return resultRows<{ s: string }>(result)[0]?.s
 }
 
-/** The identity of a table as captured statements and notifications name it. */
-export function identityOf (table: PgTable): TableInfo {
+/** The rows of `db.execute`: postgres.js returns them as they are, PGlite in `rows`. */
+export function resultRows<TRow> (result: unknown): TRow[] {
+  return (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as TRow[]
+}
+
+/** What external changes know of a table; throws the option error for one without a primary key (rows are read back by key). */
+export function keyedTableInfo (table: PgTable): TableInfo {
   const info = tableInfo(table)
   if (info.pk.length === 0) throw new errors.DCRF_ERR_INVALID_OPTION('externalChanges.tables', `table ${info.identity} has no primary key`)
   return info
 }
 
 function triggerStatements (table: PgTable, channel: string): string[] {
-  const info = identityOf(table)
+  const info = keyedTableInfo(table)
   const name = render(sql`${table}`)
   const args = [channel, info.identity, ...info.pk.map((i) => info.columns[i].name)].map(literal).join(', ')
   const statements: string[] = []
@@ -172,7 +165,7 @@ export function checkChannel (channel: unknown): string {
 }
 
 /** The statements that install external changes, in order. */
-export function externalChangesStatements (options: ExternalChangesOptions): string[] {
+function externalChangesStatements (options: ExternalChangesOptions): string[] {
   const channel = checkChannel(options.channel ?? DEFAULT_CHANNEL)
   return [functionSql(), ...options.tables.flatMap((table) => triggerStatements(table, channel))]
 }
@@ -207,7 +200,6 @@ export async function installExternalChanges (db: Database, options: ExternalCha
   await db.transaction(async (tx) => {
     // two processes replacing the function at once would fail with "tuple concurrently updated"
     await tx.execute(sql.raw(`select pg_advisory_xact_lock(${0x64637266})`))
-    // DROP TRIGGER IF EXISTS would tell of every trigger it did not find
     await tx.execute(sql.raw('set local client_min_messages = warning'))
     for (const statement of statements) await tx.execute(sql.raw(statement))
   })

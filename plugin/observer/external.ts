@@ -1,82 +1,24 @@
 /**
- * The application side of external changes: a LISTEN on the channel the triggers of
- * `./external-sql.ts` notify, turning each notification into the same {@link ChangeEvent}s that
- * captured writes produce, handed to the same observer hub — so subscribers get the same frames.
- *
- * Rows are read back by key (inserts, updates: one query per table and batch of notifications) and
- * previous rows come from the notification (deletes, the groups a row left); the notifications of
- * one transaction that arrive together fold into their net effect per row, as captured ones do.
- *
- * Every process LISTENs and delivers to its own sockets only (`deliverLocal`): PostgreSQL already
- * tells every listener, so publishing into a shared channel layer would hand each subscriber one
- * copy per process. It also keeps a process whose LISTEN is down from costing the others anything,
- * and needs no election of a publisher.
- *
- * Guarantees: at most once, in commit order per process. While the LISTEN connection is away the
- * changes made meanwhile are lost (NOTIFY keeps nothing for absent listeners); when it is back the
- * gap is logged, published on the diagnostics channel `fastify-dcrf:external-changes:gap`, passed to
- * `onGap` and emitted as the signal `dcrf.external_changes.gap`, which a signal observer can relay
- * to clients so that they read again.
+ * The application side of external changes: a LISTEN on the channel of `./external-sql.ts`'s
+ * triggers, each batch of notifications read into changes and folded into their net effect per
+ * transaction, then handed to the observer hub as captured writes are. Every process listens and
+ * delivers to its own sockets only, since PostgreSQL tells every listener. At most once, in commit
+ * order: the changes made while the LISTEN connection is away are lost, and the gap is logged,
+ * published on a diagnostics channel, passed to `onGap` and emitted as {@link EXTERNAL_CHANGES_GAP}.
  */
 import dc from 'node:diagnostics_channel'
 import type { FastifyBaseLogger } from 'fastify'
-import { sql, type SQL } from 'drizzle-orm'
-import type { PgTable } from 'drizzle-orm/pg-core'
 import type { Database, ExternalChangesGap, ExternalChangesOptions, ExternalListen } from '../../types/index.js'
 import { errors } from '../errors.js'
-import { netEffect, type Change } from './change.js'
-import { DEFAULT_CHANNEL, identityOf, schemaOf } from './external-sql.js'
+import { netEffect } from './change.js'
+import { readBatch, type BatchListener, type Observed } from './external-notifications.js'
+import { DEFAULT_CHANNEL, keyedTableInfo, schemaOf } from './external-sql.js'
 import type { ObserverHub } from './hub.js'
-import { keyOf, type Row, type TableInfo } from './table-info.js'
 
 /** The signal emitted when external changes may have been missed: its payload is an {@link ExternalChangesGap}. */
 export const EXTERNAL_CHANGES_GAP = 'dcrf.external_changes.gap'
 /** Diagnostics channel of the same gaps. */
-export const externalChangesGap = dc.channel('fastify-dcrf:external-changes:gap')
-
-/** One changed row of a notification: its key, the row before (`p`: its small values only), an action of its own. */
-interface Item {
-  k: Record<string, unknown>
-  o?: Record<string, unknown>
-  p?: true
-  a?: 'D' | 'I'
-}
-
-interface Notification {
-  t: string
-  /** The schema of the table that changed. */
-  s?: string
-  op: 'I' | 'U' | 'D'
-  x?: string
-  r?: Item[]
-  lost?: number
-}
-
-interface Observed {
-  table: PgTable
-  info: TableInfo
-  /** The schema the table resolves to here; undefined until known (or when it does not exist). */
-  schema?: string
-}
-
-/** The rows a batch needs from one table: previous rows to decode, keys to read back. */
-interface TableReads {
-  observed: Observed
-  old: Array<Record<string, unknown>>
-  keys: Array<Record<string, unknown>>
-  keyIndex: Map<string, number>
-  /** Filled by the read: decoded previous rows (by index in `old`), current rows (by index in `keys`). */
-  oldRows: Row[]
-  rows: Array<Row | undefined>
-}
-
-interface PendingItem {
-  reads: TableReads
-  op: 'I' | 'U' | 'D'
-  action: 'I' | 'U' | 'D'
-  old: number
-  key: number
-}
+const externalChangesGap = dc.channel('fastify-dcrf:external-changes:gap')
 
 interface DrizzleClient {
   $client: unknown
@@ -91,6 +33,7 @@ export interface ExternalChangesSetup {
   options: ExternalChangesOptions
 }
 
+/** One registration's listener of external changes, started and stopped with the application. */
 export class ExternalChanges {
   #db: Database
   #hub: ObserverHub
@@ -105,6 +48,7 @@ export class ExternalChanges {
   #unlisten: (() => Promise<void>) | null = null
   #listened = false
   #lastHeard: Date | null = null
+  #reader: BatchListener
 
   constructor ({ db, hub, log, options }: ExternalChangesSetup) {
     this.#db = db
@@ -113,8 +57,15 @@ export class ExternalChanges {
     this.#options = options
     this.#channel = options.channel ?? DEFAULT_CHANNEL
     for (const table of options.tables) {
-      const info = identityOf(table)
+      const info = keyedTableInfo(table)
       this.#tables.set(info.identity, { table, info })
+    }
+    this.#reader = {
+      db,
+      tables: this.#tables,
+      observes: (table) => hub.observes(table),
+      log,
+      lost: (table) => this.#gap({ reason: 'unreported', since: null, table })
     }
   }
 
@@ -179,120 +130,11 @@ export class ExternalChanges {
   }
 
   async #handle (batch: string[]): Promise<void> {
-    const reads = new Map<Observed, TableReads>()
-    /** Items by transaction, in order. */
-    const transactions: PendingItem[][] = []
-    let lastTx: string | undefined
-    for (const payload of batch) {
-      let notification: Notification
-      try {
-        notification = JSON.parse(payload) as Notification
-      } catch {
-        this.#log.warn({ payload: payload.slice(0, 200) }, 'external changes: unreadable notification ignored')
-        continue
-      }
-      const observed = this.#tables.get(notification.t)
-      // the same table name in another schema (another application, another test) is not ours
-      if (observed?.schema !== undefined && notification.s !== undefined && notification.s !== observed.schema) continue
-      if (notification.lost !== undefined) {
-        this.#gap({ reason: 'unreported', since: null, table: notification.t })
-        continue
-      }
-      // a table of another registration, or one nobody here observes
-      if (observed === undefined || !this.#hub.observes(observed.table) || notification.r === undefined) continue
-      let tableReads = reads.get(observed)
-      if (tableReads === undefined) {
-        tableReads = { observed, old: [], keys: [], keyIndex: new Map(), oldRows: [], rows: [] }
-        reads.set(observed, tableReads)
-      }
-      if (notification.x === undefined || notification.x !== lastTx) transactions.push([])
-      lastTx = notification.x
-      const items = transactions[transactions.length - 1]
-      for (const item of notification.r) {
-        const action = item.a ?? notification.op
-        let old = -1
-        // a delete without its previous row (too large to send) still has its key
-        const previous = item.o ?? (action === 'D' ? item.k : undefined)
-        if (previous !== undefined) {
-          old = tableReads.old.length
-          tableReads.old.push(previous)
-        }
-        let key = -1
-        if (action !== 'D') {
-          const text = JSON.stringify(item.k)
-          key = tableReads.keyIndex.get(text) ?? -1
-          if (key === -1) {
-            key = tableReads.keys.length
-            tableReads.keys.push(item.k)
-            tableReads.keyIndex.set(text, key)
-          }
-        }
-        items.push({ reads: tableReads, op: notification.op, action, old, key })
-      }
-    }
-    for (const tableReads of reads.values()) await this.#read(tableReads)
-    for (const items of transactions) {
-      const changes: Change[] = []
-      for (const item of items) {
-        const change = changeOf(item)
-        if (change !== null) changes.push(change)
-      }
+    for (const changes of await readBatch(this.#reader, batch)) {
       const events = netEffect(changes)
       if (events.length > 0) this.#hub.publishChanges(events, true)
     }
   }
-
-  /** Decodes the previous rows and reads the current ones back, in one query. */
-  async #read (reads: TableReads): Promise<void> {
-    const { table, info } = reads.observed
-    const columns = (alias: string): SQL => sql.join(info.columns.map((column) => sql`${sql.identifier(alias)}.${sql.identifier(column.name)}`), sql`, `)
-    const match = sql.join(info.pk.map((i) => sql`t.${sql.identifier(info.columns[i].name)} = k.${sql.identifier(info.columns[i].name)}`), sql` and `)
-    const parts: SQL[] = []
-    // the database turns the JSON of a row back into column values, as the driver would give them
-    if (reads.old.length > 0) {
-      parts.push(sql`select 0 as "__dcrf_n", o.ordinality::int as "__dcrf_i", ${columns('o')} from jsonb_populate_recordset(null::${table}, ${JSON.stringify(reads.old)}::text::jsonb) with ordinality o`)
-    }
-    if (reads.keys.length > 0) {
-      parts.push(sql`select 1 as "__dcrf_n", k.ordinality::int as "__dcrf_i", ${columns('t')} from jsonb_populate_recordset(null::${table}, ${JSON.stringify(reads.keys)}::text::jsonb) with ordinality k join ${table} t on ${match}`)
-    }
-    reads.oldRows = new Array(reads.old.length)
-    reads.rows = new Array(reads.keys.length)
-    if (parts.length === 0) return
-    const result = await this.#db.execute(sql.join(parts, sql` union all `)) as unknown
-    const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Array<Record<string, unknown>>
-    for (const raw of rows) {
-      const row = decode(info, raw)
-      const index = Number(raw.__dcrf_i) - 1
-      if (raw.__dcrf_n === 0 || raw.__dcrf_n === '0') reads.oldRows[index] = row
-      else reads.rows[index] = row
-    }
-  }
-}
-
-function changeOf ({ reads, action, old, key }: PendingItem): Change | null {
-  const { table, info } = reads.observed
-  const previous = old === -1 ? null : reads.oldRows[old] ?? null
-  if (action === 'D') {
-    if (previous === null) return null
-    const rowKey = keyOf(info, previous)
-    return { info, table, action: 'delete', row: previous, previous, key: rowKey, previousKey: rowKey }
-  }
-  const row = reads.rows[key]
-  // gone since: the notification of its delete follows
-  if (row === undefined) return null
-  const rowKey = keyOf(info, row)
-  if (action === 'I') return { info, table, action: 'create', row, previous: null, key: rowKey, previousKey: undefined }
-  return { info, table, action: 'update', row, previous, key: rowKey, previousKey: previous === null ? undefined : keyOf(info, previous) }
-}
-
-function decode (info: TableInfo, raw: Record<string, unknown>): Row {
-  const { keys, columns } = info
-  const row: Row = {}
-  for (let i = 0; i < keys.length; i++) {
-    const value = raw[columns[i].name]
-    row[keys[i]] = value === null || value === undefined ? null : columns[i].mapFromDriverValue(value)
-  }
-  return row
 }
 
 interface PostgresJsClient {

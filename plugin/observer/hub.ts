@@ -1,7 +1,6 @@
 /**
- * The observers of one plugin registration. The writing side turns each committed change (or
- * emitted signal) into one channel message per group — serialized once, whatever the number of
- * subscribers; the receiving side hands each message to the connections that subscribed.
+ * The observers of one plugin registration: each committed change or emitted signal becomes one
+ * channel message per group, serialized once whatever the number of subscribers.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { getTableName } from 'drizzle-orm'
@@ -19,14 +18,11 @@ export interface ObserverMessage extends GroupMessage {
   group: string
   action: string
   data: unknown
-  /** When the change committed (or the signal was emitted), in ms since the epoch: a number, so that it survives Redis. */
+  /** When the change committed or the signal was emitted, in ms since the epoch (a number survives Redis). */
   committedAt: number
 }
 
-/**
- * The channel message of an instance subscription: the subscriber re-reads the row itself, unless
- * the message comes from this process and the row it committed fits (see {@link committedRow}).
- */
+/** The channel message of an instance subscription: the subscriber re-reads the row (see {@link ObserverHub.committedRow}). */
 export interface InstanceMessage extends GroupMessage {
   type: typeof INSTANCE_MESSAGE
   action: 'update' | 'delete'
@@ -37,25 +33,8 @@ export interface InstanceMessage extends GroupMessage {
 export const OBSERVER_MESSAGE = 'dcrf.observer'
 export const INSTANCE_MESSAGE = 'dcrf.instance'
 
-/**
- * The rows that the instance messages published in this process were written as (the in-process
- * channel layer hands on the message object itself).
- */
-const committedRows = new WeakMap<InstanceMessage, { table: PgTable, row: Record<string, unknown> }>()
-
-/**
- * The row an update committed, when its message was published in this process through the same
- * table object (column keys and types of another definition of the table would differ): a
- * subscriber whose queryset is the whole table would read back exactly that row. Undefined
- * otherwise (a message from another process, through Redis: it re-reads).
- */
-export function committedRow (message: InstanceMessage, table: PgTable): Record<string, unknown> | undefined {
-  const committed = committedRows.get(message)
-  return committed !== undefined && committed.table === table ? committed.row : undefined
-}
-
 /** A registered observer: its definition and the id every process derives alike. */
-export interface RegisteredObserver {
+interface RegisteredObserver {
   id: string
   definition: ObserverDefinition
 }
@@ -77,6 +56,7 @@ function groupsOf (list: Iterable<string> | undefined): Set<string> {
   return new Set(list === undefined ? [ALL] : list)
 }
 
+/** One registration's observers: registered as consumers mount, published to as changes commit. */
 export class ObserverHub {
   #channelLayer: ChannelLayer
   #log: FastifyBaseLogger
@@ -87,6 +67,8 @@ export class ObserverHub {
   #bySignal = new Map<string, RegisteredObserver[]>()
   /** Tables with instance subscriptions, by SQL name. */
   #instanceTables = new Set<string>()
+  /** The rows the instance messages published here committed (the in-process channel layer hands on the message itself). */
+  #committedRows = new WeakMap<InstanceMessage, { table: PgTable, row: Record<string, unknown> }>()
   /** Publishing is sequential, so that subscribers see the changes of a row in commit order. */
   #tail: Promise<void> = Promise.resolve()
   /** The commit time of the publishing under way (one at a time): what its messages carry. */
@@ -99,13 +81,9 @@ export class ObserverHub {
     this.#log = log
   }
 
-  /**
-   * Registers an observer when its consumer is mounted. Its id comes from its table (or signal)
-   * and its name, so every process running the same code derives the same one.
-   */
-  register (definition: ObserverDefinition, name: string): RegisteredObserver {
-    const known = this.#ids.get(definition)
-    if (known !== undefined) return { id: known, definition }
+  /** Registers an observer when its consumer is mounted, under an id every process derives alike. */
+  register (definition: ObserverDefinition, name: string): void {
+    if (this.#ids.has(definition)) return
     const base = `${definition.kind === 'model' ? getTableName(definition.table) : `signal:${definition.signal}`}.${name}`
     let id = base
     for (let n = 2; this.#taken.has(id); n++) id = `${base}#${n}`
@@ -122,15 +100,14 @@ export class ObserverHub {
       list.push(registered)
       this.#bySignal.set(definition.signal, list)
     }
-    return registered
   }
 
-  /** The id of a registered observer. */
   /** The observer registered under an id (a message names its observer by id). */
   definitionOf (id: string): ObserverDefinition | undefined {
     return this.#definitions.get(id)
   }
 
+  /** The id of a registered observer. */
   idOf (definition: ObserverDefinition): string | undefined {
     return this.#ids.get(definition)
   }
@@ -146,8 +123,8 @@ export class ObserverHub {
   }
 
   /**
-   * Called by change capture after a commit. Never throws: failures are logged. `local`: to this
-   * process's subscribers only (every process hears external changes by itself).
+   * Publishes committed changes; never throws (failures are logged). `local`: to this process's
+   * subscribers only, as every process hears external changes by itself.
    */
   publishChanges (events: ChangeEvent[], local = false): void {
     const committedAt = Date.now()
@@ -156,6 +133,16 @@ export class ObserverHub {
       this.#local = local
       for (const event of events) await this.#publishChange(event)
     })
+  }
+
+  /**
+   * The row an update committed, when its message was published here through the same table object
+   * (another definition of the table has other keys): what a subscriber without a queryset would
+   * read back. Undefined for a message from another process.
+   */
+  committedRow (message: InstanceMessage, table: PgTable): Record<string, unknown> | undefined {
+    const committed = this.#committedRows.get(message)
+    return committed !== undefined && committed.table === table ? committed.row : undefined
   }
 
   /** Emits an application event to the observers of `signal`. */
@@ -176,7 +163,7 @@ export class ObserverHub {
 
   #enqueue (publish: () => Promise<void>): Promise<void> {
     const done = this.#tail.then(publish).catch((err) => {
-      // A message the channel layer could not take is counted there and reported once it is back.
+      // counted by the channel layer, and reported once it is back
       if (ChannelLayer.unavailable(err)) return
       this.#log.error({ err }, 'observer: publishing failed')
     })
@@ -187,17 +174,14 @@ export class ObserverHub {
   async #publishChange (event: ChangeEvent): Promise<void> {
     for (const { id, definition } of this.#byTable.get(event.table) ?? []) {
       const options = definition.options as ModelObserverOptions
-      // No previous row (a table without a primary key, an upsert racing an insert): no groups before.
       const before = event.action === 'create' || event.previous === null ? new Set<string>() : groupsOf(options.groupsForSignal?.(event.previous))
       const after = event.action === 'delete' ? new Set<string>() : groupsOf(options.groupsForSignal?.(event.row))
       if (before.size === 0 && after.size === 0) continue
-      // A row leaving a group is deleted there, one entering is created there, one staying is updated.
       let left = false
       for (const group of before) {
         if (!after.has(group)) left = true
       }
-      // Once per event, whatever the groups and subscribers. A group the row left gets the row as
-      // that group knew it: the new row may hold what its members must not see.
+      // a group the row left gets the row it knew: the new row may hold what its members must not see
       const data = after.size === 0 ? undefined : await this.#serialize(options, event, event.row, event.action)
       const previous = left ? await this.#serialize(options, event, event.previous!, 'delete') : undefined
       for (const group of before) {
@@ -210,7 +194,7 @@ export class ObserverHub {
     }
     if (event.pk !== null && this.#instanceTables.has(event.tableName) && event.action !== 'create') {
       const message: InstanceMessage = { type: INSTANCE_MESSAGE, action: event.action, committedAt: this.#committedAt }
-      if (event.action === 'update') committedRows.set(message, { table: event.table, row: event.row })
+      if (event.action === 'update') this.#committedRows.set(message, { table: event.table, row: event.row })
       await this.#groupSend(instanceGroup(event.tableName, toJson(event.pk)), message)
     }
   }

@@ -1,26 +1,27 @@
 /**
- * The shape of a write: what its SQL text depends on, as a string key, apart from the values it
- * binds. Writes of one shape share one captured statement, rendered once per database, its
- * transactions included (`./statement.ts`): rendering it at every write cost more than all the rest
- * of a write (bench/README.md).
- *
- * A shape is read from the builder's config without rendering any SQL: the table, the columns set
- * or inserted, the WHERE tree (its text chunks, columns and where values go), the RETURNING
- * fields. The same walk can give the config back with every value replaced by a placeholder `p<i>`,
- * the template the shared statement is built from; the values are then bound as that statement's
- * placeholders, each through its column's encoder as Drizzle binds it.
- *
- * The walk gives up on whatever it cannot be sure renders alike for alike keys — subqueries, views,
- * aliased expressions, the user's own placeholders, inlined params, custom column types (their encoder may
- * return SQL), `$defaultFn`/`$onUpdate` columns (their values are computed while rendering), CTEs,
- * FROM and joins, conflict clauses: such a write is shapeless, and is rendered on its own as before.
+ * The shape of a write: what its SQL text depends on apart from the values it binds, as a key read
+ * from the builder's config without rendering. Writes of one shape share one statement rendered
+ * from a template of placeholders `p<i>` (`./statement.ts`), since rendering cost more than the
+ * rest of a write (bench/README.md). What the walk cannot vouch for (subqueries, user placeholders,
+ * inlined params, custom types, computed columns, CTEs, joins, conflict clauses) is shapeless.
  */
-import { Column, entityKind, Name, noopEncoder, Param, SQL, sql, StringChunk, Table } from 'drizzle-orm'
+import type * as drizzle from 'drizzle-orm'
 import type { PgDeleteConfig, PgInsertConfig, PgUpdateConfig, SelectedFieldsOrdered } from 'drizzle-orm/pg-core'
 import type { ChangeAction } from './change.js'
+import {
+  Column,
+  encodedPlaceholder,
+  inlinesParams,
+  isEntity,
+  isPlainEncoder,
+  Name,
+  Param,
+  SQL,
+  StringChunk,
+  Table,
+  type WriteConfig
+} from './drizzle-internals.js'
 import { idOf, type TableInfo } from './table-info.js'
-
-type WriteConfig = (PgInsertConfig | PgUpdateConfig | PgDeleteConfig) & { returning?: SelectedFieldsOrdered }
 
 /** A write's shape: its key, the values it binds (in walk order), and, when asked, its template. */
 export interface Shape {
@@ -30,22 +31,20 @@ export interface Shape {
   template: WriteConfig | undefined
 }
 
-/** Shapeless: the walk met something it cannot vouch for. */
 const NONE = Symbol('shapeless')
 
-/** Walk state: the key so far, the values, and whether a template is being built. */
 class Walk {
   key = ''
   values: unknown[] = []
   constructor (readonly template: boolean) {}
 
   /** A bound value: its placeholder in the template. */
-  value (value: unknown, encoder: unknown): unknown {
+  value (value: unknown, encoder: drizzle.DriverValueEncoder<unknown, unknown> | undefined): unknown {
     const name = 'p' + this.values.length
     this.values.push(value)
     this.key += '$'
     if (!this.template) return undefined
-    return encoder === undefined ? sql.placeholder(name) : new Param(sql.placeholder(name), encoder as Column)
+    return encodedPlaceholder(name, encoder)
   }
 
   /** One chunk of an SQL tree; returns its template chunk, or NONE. */
@@ -84,14 +83,13 @@ class Walk {
       return out
     }
     if (chunk === null || typeof chunk !== 'object') return this.value(chunk, undefined)
-    // Placeholders, subqueries, views, aliases, enums, query builders, or another copy of drizzle-orm.
-    if (entityKind in (chunk.constructor ?? {}) || typeof (chunk as { getSQL?: unknown }).getSQL === 'function') return NONE
-    // A plain object value (a Date, a Buffer…) bound as it is, as Drizzle binds it.
+    // placeholders, subqueries, views, aliases, enums, query builders, or another copy of drizzle-orm
+    if (isEntity(chunk) || typeof (chunk as { getSQL?: unknown }).getSQL === 'function') return NONE
     return this.value(chunk, undefined)
   }
 
-  sql (node: SQL): unknown {
-    if ((node as unknown as { shouldInlineParams: boolean }).shouldInlineParams) return NONE
+  sql (node: drizzle.SQL): unknown {
+    if (inlinesParams(node)) return NONE
     this.key += '('
     const chunks = node.queryChunks
     let out: unknown[] | undefined
@@ -104,13 +102,12 @@ class Walk {
     return this.template ? new SQL(out as never[] ?? []) : node
   }
 
-  param (param: Param): unknown {
+  param (param: drizzle.Param): unknown {
     const { value, encoder } = param
     // a placeholder, or an SQL value (rendered in place)
-    if (typeof value === 'object' && value !== null && entityKind in (value.constructor ?? {})) return NONE
+    if (typeof value === 'object' && value !== null && isEntity(value)) return NONE
     if (!isPlainEncoder(encoder)) return NONE
-    // null binds as null whatever the encoder: keep it in the text's shape, not as a value (some
-    // encoders do not take null)
+    // null is part of the text's shape, not a value: some encoders do not take null
     if (value === null) {
       this.key += 'N'
       return param
@@ -131,12 +128,6 @@ class Walk {
     }
     return true
   }
-}
-
-/** Encoders whose output never is SQL: built-in columns, and none. */
-function isPlainEncoder (encoder: unknown): boolean {
-  if (encoder === noopEncoder) return true
-  return encoder instanceof Column && encoder.columnType !== 'PgCustomColumn'
 }
 
 /**
@@ -183,9 +174,9 @@ export function shapeOf (config: WriteConfig, info: TableInfo, action: ChangeAct
         if (walked === NONE) return null
         set[key] = walked
       }
-      if (template) shaped = { ...update, set: set as never, where: where as SQL | undefined }
+      if (template) shaped = { ...update, set: set as never, where: where as drizzle.SQL | undefined }
     } else if (template) {
-      shaped = { ...config, where: where as SQL | undefined }
+      shaped = { ...config, where: where as drizzle.SQL | undefined }
     }
   }
   return { key: walk.key, values: walk.values, template: shaped }

@@ -1,18 +1,12 @@
-/**
- * What change capture needs to know of a table, computed once per table object: its columns in a
- * fixed order, its primary key, its SQL name, and how to turn a row's key into a map key.
- */
+/** What change capture needs to know of a table, computed once per table object. */
 import { getTableColumns } from 'drizzle-orm'
 import { getTableConfig, type PgColumn, type PgTable } from 'drizzle-orm/pg-core'
+import { computesValue, tableNames } from './drizzle-internals.js'
 
 /** A row as Drizzle reads it: keyed by the table's JS property names. */
 export type Row = Record<string, unknown>
 
-// Drizzle's table symbols (global `Symbol.for` names, not part of its typed surface).
-const kOriginalName = Symbol.for('drizzle:OriginalName')
-const kName = Symbol.for('drizzle:Name')
-const kSchema = Symbol.for('drizzle:Schema')
-
+/** A table's columns in a fixed order, its primary key and its names. */
 export interface TableInfo {
   /** The SQL name, never an alias. */
   name: string
@@ -51,17 +45,15 @@ function describe (table: PgTable): TableInfo {
     const [primaryKey] = getTableConfig(table).primaryKeys
     pkNames = primaryKey ? primaryKey.columns.map((column) => column.name) : []
   }
-  const symbols = table as unknown as Record<symbol, string | undefined>
-  const name = symbols[kOriginalName] as string
-  const schema = symbols[kSchema]
+  const { name, alias, schema } = tableNames(table)
   return {
     name,
-    alias: symbols[kName] as string,
+    alias,
     identity: schema === undefined ? name : `${schema}.${name}`,
     keys,
     columns,
     pk: pkNames.map((pkName) => columns.findIndex((column) => column.name === pkName)),
-    computesValues: columns.some((column) => column.defaultFn !== undefined || column.onUpdateFn !== undefined)
+    computesValues: columns.some(computesValue)
   }
 }
 
