@@ -37,7 +37,8 @@ export const channelNames = {
   throttled: 'fastify-dcrf:socket:throttled',
   tooBig: 'fastify-dcrf:socket:too-big',
   paused: 'fastify-dcrf:socket:paused',
-  channelLayerState: 'fastify-dcrf:channel-layer:state'
+  channelLayerState: 'fastify-dcrf:channel-layer:state',
+  externalChangesGap: 'fastify-dcrf:external-changes:gap'
 } as const
 
 export const actionTracing = dc.tracingChannel<unknown, ActionTraceContext>(channelNames.action)

@@ -1,10 +1,11 @@
 /** What a consumer with a `table` (DCRF's `GenericAsyncAPIConsumer`) adds to its context. */
-import { and, asc, eq, getTableColumns, getTableName, Param, sql, type SQL } from 'drizzle-orm'
+import { and, asc, eq, getTableColumns, getTableName, type SQL } from 'drizzle-orm'
 import { getTableConfig, PgTable, type PgColumn } from 'drizzle-orm/pg-core'
 import type { ActionArgs, AnyConsumer, ConsumerContext, Database, SerializerContext, SerializerLike } from '../types/index.js'
 import { BIGINT_TYPES, NUMBER_INTEGER_RANGES } from './column-types.js'
 import { databaseValidationError } from './db-errors.js'
 import { errors, notFound, validationError } from './errors.js'
+import { encodedPlaceholder } from './observer/drizzle-internals.js'
 import { idOf } from './observer/table-info.js'
 import { isPlainObject } from './protocol.js'
 import { serializer as buildSerializer } from './serializer.js'
@@ -108,8 +109,8 @@ export function selectOne (db: Database, generic: GenericConfig, by: 'lookup' | 
   let query = lookups[by]
   if (query === undefined) {
     const column = by === 'lookup' ? generic.lookupColumn : generic.pkColumn
-    // A placeholder wrapped in a Param keeps the column's encoding of the value (e.g. bigint mode).
-    const where = eq(column, new Param(sql.placeholder('value'), column))
+    // Bound through the column's encoder, as Drizzle binds values (e.g. bigint mode).
+    const where = eq(column, encodedPlaceholder('value', column))
     query = db.select().from(generic.table).where(where).limit(1).prepare(`dcrf_${generic.tableName}_${column.name}`) as unknown as PreparedLookup
     lookups[by] = query
   }

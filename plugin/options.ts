@@ -5,8 +5,7 @@
 import type { Database, DcrfOptions, ExternalChangesOptions, Permission } from '../types/index.js'
 import { is } from 'drizzle-orm'
 import { PgTable } from 'drizzle-orm/pg-core'
-import { checkChannel } from './observer/external-sql.js'
-import { tableInfo } from './observer/table-info.js'
+import { checkChannel, keyedTableInfo } from './observer/external-sql.js'
 import { errors } from './errors.js'
 import { isPermissionList } from './permissions.js'
 
@@ -120,11 +119,8 @@ function checkExternalChanges (options: ExternalChangesOptions, db: Database | n
   if (!Array.isArray(tables) || tables.length === 0 || !tables.every((table) => is(table, PgTable))) {
     fail('externalChanges.tables', 'must be a non-empty array of Drizzle tables')
   }
-  for (const table of tables) {
-    // Rows are read back by key.
-    const info = tableInfo(table)
-    if (info.pk.length === 0) fail('externalChanges.tables', `table ${info.identity} has no primary key`)
-  }
+  // Rows are read back by key.
+  for (const table of tables) keyedTableInfo(table)
   if (channel !== undefined) checkChannel(channel)
   if (listener !== undefined && (typeof listener !== 'function' && (typeof listener !== 'object' || listener === null || typeof (listener as { listen?: unknown }).listen !== 'function'))) {
     fail('externalChanges.listener', 'must be a postgres.js client, a PGlite database or a listen function')

@@ -9,6 +9,7 @@
 import dc from 'node:diagnostics_channel'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Database, ExternalChangesGap, ExternalChangesOptions, ExternalListen } from '../../types/index.js'
+import { channelNames } from '../diagnostics.js'
 import { errors } from '../errors.js'
 import { netEffect } from './change.js'
 import { readBatch, type BatchListener, type Observed } from './external-notifications.js'
@@ -18,7 +19,7 @@ import type { ObserverHub } from './hub.js'
 /** The signal emitted when external changes may have been missed: its payload is an {@link ExternalChangesGap}. */
 export const EXTERNAL_CHANGES_GAP = 'dcrf.external_changes.gap'
 /** Diagnostics channel of the same gaps. */
-const externalChangesGap = dc.channel('fastify-dcrf:external-changes:gap')
+const externalChangesGap = dc.channel(channelNames.externalChangesGap)
 
 interface DrizzleClient {
   $client: unknown
