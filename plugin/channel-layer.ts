@@ -25,6 +25,8 @@ interface GroupEntry {
 }
 
 const TOPIC_PREFIX = 'dcrf/group/'
+const RESOLVED = Promise.resolve()
+const noListener: Listener = (_message, done) => done()
 const DEFAULT_CLOSE_TIMEOUT = 2000
 const DEFAULT_SUBSCRIBE_TIMEOUT = 5000
 const DEFAULT_SEND_TIMEOUT = 1000
@@ -55,6 +57,8 @@ export class ChannelLayer implements PublicChannelLayer {
   #subscribeTimeout: number
   #sendTimeout: number
   #redis = false
+  /** The emitter is ours and in this process: the members of `#groups` are every member there is. */
+  #private = false
   #closed = false
   /** Dropped since the layer was last known up; logged once it is back. */
   #dropped = 0
@@ -79,6 +83,7 @@ export class ChannelLayer implements PublicChannelLayer {
     } else {
       this.emitter = mqemitter()
       this.#owned = true
+      this.#private = true
     }
   }
 
@@ -111,12 +116,12 @@ export class ChannelLayer implements PublicChannelLayer {
     if (this.#closed) return Promise.reject(new errors.DCRF_ERR_CHANNEL_LAYER_CLOSED())
     let entry = this.#groups.get(group)
     if (entry === undefined) {
-      entry = this.#subscribe(group)
+      entry = this.#private ? { members: new Set(), listener: noListener, ready: RESOLVED, subscribed: false } : this.#subscribe(group)
       this.#groups.set(group, entry)
       if (channelLayerState.hasSubscribers) channelLayerChanged(this, undefined, this.#groups.size)
     }
     entry.members.add(member)
-    return this.#bounded(entry.ready, group)
+    return entry.ready === RESOLVED ? RESOLVED : this.#bounded(entry.ready, group)
   }
 
   #bounded (ready: Promise<void>, group: string | null): Promise<void> {
@@ -185,11 +190,28 @@ export class ChannelLayer implements PublicChannelLayer {
     for (const member of entry.members) member.deliver(message, group)
   }
 
+  /**
+   * Whether `group` may have members: in this process (`local`, or on the layer's own in-process
+   * emitter) whether it has one here; through Redis or an emitter of the application's, always.
+   */
+  hasMembers (group: string, local = false): boolean {
+    return (!local && !this.#private) || this.#groups.has(group)
+  }
+
   /** Rejects with `DCRF_ERR_CHANNEL_LAYER_UNAVAILABLE` when not taken within `sendTimeout`: dropped, never late. */
   groupSend (group: string, message: GroupMessage): Promise<void> {
     if (this.#closed) return Promise.reject(new errors.DCRF_ERR_CHANNEL_LAYER_CLOSED())
     if (typeof message?.type !== 'string') {
       return Promise.reject(new errors.DCRF_ERR_INVALID_GROUP_MESSAGE())
+    }
+    // Our own in-process emitter would hand the message to our own listener only (bench/README.md).
+    if (this.#private) {
+      try {
+        this.deliverLocal(group, message)
+      } catch (err) {
+        return Promise.reject(err)
+      }
+      return RESOLVED
     }
     return new Promise((resolve, reject) => {
       let settled = false

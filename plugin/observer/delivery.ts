@@ -4,7 +4,7 @@
  * registration, in the {@link DeliveryCache}.
  */
 import { and, eq, type SQL } from 'drizzle-orm'
-import type { AnyConsumer, ConsumerContext, Permission, SerializerLike } from '../../types/index.js'
+import type { AnyConsumer, ConsumerContext, Permission, Serializer, SerializerLike } from '../../types/index.js'
 import { observerDeliver, publishDelivery } from '../diagnostics.js'
 import { genericOf, selectOne } from '../generic-consumer.js'
 import { checkAll } from '../permissions.js'
@@ -13,6 +13,8 @@ import { isContextFree } from '../serializer.js'
 import { toJson } from '../serializer-fields.js'
 import { dialectOf } from './drizzle-internals.js'
 import type { InstanceMessage, ObserverHub, ObserverMessage } from './hub.js'
+
+const RESOLVED = Promise.resolve()
 
 /** Request ids keyed by their JSON, so that ids of any JSON type compare by value. */
 export type RequestIds = Map<string, unknown>
@@ -33,6 +35,8 @@ export interface SubscriptionsHost extends ConsumerContext<any, any> {
 /** One re-read of an instance message's row (undefined: the queryset no longer has it), and its update frames. */
 interface SharedRead {
   row: Promise<Record<string, unknown> | undefined>
+  /** The row itself, when it is known without a read (the row the update committed). */
+  committed: Record<string, unknown> | undefined
   frames: Map<SerializerLike, SharedFrame>
 }
 
@@ -111,6 +115,12 @@ function deliverAllowed (host: SubscriptionsHost, hub: ObserverHub, cache: Deliv
     return shared.row.then((row) => frameOf(host, row, serializer)).then((prefix) => sendInstance(host, subscription, prefix, message))
   }
   let frame = shared.frames.get(serializer)
+  if (frame === undefined && shared.committed !== undefined) {
+    // Known row, synchronous serializer: the first subscriber's frame leaves now, not after the loop.
+    const data = (serializer as Serializer).toRepresentationSync(shared.committed)
+    frame = { prefix: rawReplyPrefix('update', JSON.stringify(data ?? null), 200), waiting: [], sent: RESOLVED }
+    shared.frames.set(serializer, frame)
+  }
   if (frame === undefined) {
     const created: SharedFrame = { prefix: undefined, waiting: [], sent: Promise.resolve() }
     created.sent = shared.row.then((row) => frameOf(host, row, serializer)).then((prefix) => {
@@ -158,7 +168,7 @@ function sharedRead (host: SubscriptionsHost, hub: ObserverHub, cache: DeliveryC
           ? selectOne(host.db, generic, 'pk', subscription.pk)
           : host.db.select().from(generic.table).where(and(eq(generic.pkColumn, subscription.pk), queryset)).limit(1)
         ).then((found) => found[0])
-    shared = { row, frames: new Map() }
+    shared = { row, committed, frames: new Map() }
     // a prefetched read may go unused: its failure is reported by the deliveries that use it
     shared.row.catch(() => {})
     reads.set(key, shared)

@@ -153,10 +153,11 @@ export class ObserverHub {
       this.#local = false
       for (const { id, definition } of this.#bySignal.get(signal) ?? []) {
         const options = definition.options as SignalObserverOptions
-        const data = options.serialize === undefined ? payload : await options.serialize(payload)
-        for (const group of groupsOf(options.groupsForSignal?.(payload))) {
-          await this.#send(id, group, signal, data)
-        }
+        const groups = groupsOf(options.groupsForSignal?.(payload))
+        let reached = false
+        for (const group of groups) if (this.#reaches(id, group)) reached = true
+        const data = !reached || options.serialize === undefined ? payload : await options.serialize(payload)
+        for (const group of groups) await this.#send(id, group, signal, data)
       }
     })
   }
@@ -177,12 +178,17 @@ export class ObserverHub {
       const before = event.action === 'create' || event.previous === null ? new Set<string>() : groupsOf(options.groupsForSignal?.(event.previous))
       const after = event.action === 'delete' ? new Set<string>() : groupsOf(options.groupsForSignal?.(event.row))
       if (before.size === 0 && after.size === 0) continue
+      // Serialized only for a group someone may be in: nothing is done for nobody.
       let left = false
+      let reachedAfter = false
       for (const group of before) {
-        if (!after.has(group)) left = true
+        if (!after.has(group) && this.#reaches(id, group)) left = true
+      }
+      for (const group of after) {
+        if (this.#reaches(id, group)) reachedAfter = true
       }
       // a group the row left gets the row it knew: the new row may hold what its members must not see
-      const data = after.size === 0 ? undefined : await this.#serialize(options, event, event.row, event.action)
+      const data = reachedAfter ? await this.#serialize(options, event, event.row, event.action) : undefined
       const previous = left ? await this.#serialize(options, event, event.previous!, 'delete') : undefined
       for (const group of before) {
         if (!after.has(group)) await this.#send(id, group, 'delete', previous)
@@ -193,10 +199,16 @@ export class ObserverHub {
       }
     }
     if (event.pk !== null && this.#instanceTables.has(event.tableName) && event.action !== 'create') {
+      const group = instanceGroup(event.tableName, toJson(event.pk))
+      if (!this.#channelLayer.hasMembers(group, this.#local)) return
       const message: InstanceMessage = { type: INSTANCE_MESSAGE, action: event.action, committedAt: this.#committedAt }
       if (event.action === 'update') this.#committedRows.set(message, { table: event.table, row: event.row })
-      await this.#groupSend(instanceGroup(event.tableName, toJson(event.pk)), message)
+      await this.#groupSend(group, message)
     }
+  }
+
+  #reaches (observerId: string, group: string): boolean {
+    return this.#channelLayer.hasMembers(observerGroup(observerId, group), this.#local)
   }
 
   #serialize (options: ModelObserverOptions, event: ChangeEvent, row: Record<string, unknown>, action: ObservedAction): unknown {
@@ -204,9 +216,11 @@ export class ObserverHub {
   }
 
   async #send (observerId: string, group: string, action: string, data: unknown): Promise<void> {
-    const message: ObserverMessage = { type: OBSERVER_MESSAGE, observer: observerId, group, action, data, committedAt: this.#committedAt }
     if (observerPublish.hasSubscribers) publishObserver(observerId, group, action)
-    await this.#groupSend(observerGroup(observerId, group), message)
+    const channelGroup = observerGroup(observerId, group)
+    if (!this.#channelLayer.hasMembers(channelGroup, this.#local)) return
+    const message: ObserverMessage = { type: OBSERVER_MESSAGE, observer: observerId, group, action, data, committedAt: this.#committedAt }
+    await this.#groupSend(channelGroup, message)
   }
 
   async #groupSend (group: string, message: GroupMessage): Promise<void> {
