@@ -7,9 +7,9 @@ import { Kind, OptionalKind, Type, type TObject, type TSchema } from '@sinclair/
 import { getTableColumns, getTableName, type Column, type Table } from 'drizzle-orm'
 import type { PgTable } from 'drizzle-orm/pg-core'
 import { createInsertSchema, createSelectSchema } from 'drizzle-typebox'
+import type { SerializerContext } from '../types/context.js'
 import type { ColumnKey } from '../types/table.js'
 import type {
-  SerializerContext,
   ComputedField,
   NestedField,
   Serializer,
@@ -19,17 +19,18 @@ import type {
   ValidateOptions,
   ValidatedOf
 } from '../types/serializer.js'
-import { errors, validationError, type FieldErrors } from './errors.js'
+import type { FieldErrors } from '../types/index.js'
+import { errors, validationError } from './errors.js'
 import { codecOf, Invalid, pythonType, toJson } from './serializer-fields.js'
 import { compileValidator } from './validation.js'
 
+export type { SerializerContext } from '../types/context.js'
 export type { ColumnKey } from '../types/table.js'
 export type {
   AnySerializer,
   ComputedField,
   inferInput,
   inferSerialized,
-  SerializerContext,
   SerializerInput,
   NestedField,
   Serializer,

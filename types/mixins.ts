@@ -4,7 +4,8 @@
  * No runtime code lives here; `plugin/mixins/` builds the actions.
  */
 import type { PgTable } from 'drizzle-orm/pg-core'
-import type { ActionArgs, ActionDefinition, ActionReturn, AnyContext } from './consumer.js'
+import type { ActionDefinition, ActionReturn } from './action.js'
+import type { ActionArgs, AnyContext } from './context.js'
 import type { ValidatedOf } from './serializer.js'
 import type { RowOf } from './table.js'
 

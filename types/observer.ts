@@ -3,7 +3,7 @@
  * subscribers receive. No runtime code lives here; `plugin/observer/define.ts` builds the values.
  */
 import type { PgTable } from 'drizzle-orm/pg-core'
-import type { ActionArgs, AnyContext } from './consumer.js'
+import type { ActionArgs, AnyContext } from './context.js'
 import type { RowOf } from './table.js'
 
 /** The kind of change a model observer reports. */
@@ -93,14 +93,6 @@ export type ObserverMap = Record<string, ObserverDefinition<unknown>>
 
 /** The event type of an observer. */
 export type inferObserverEvent<TObserver> = TObserver extends { readonly '~event'?: infer TEvent } ? TEvent : never
-
-/** Subscribing a connection to an observer (DCRF's `observer.subscribe(request_id=…, **kwargs)`). */
-export interface ObserverSubscription {
-  /** Joins the groups `groupsForConsumer(ctx, args)` names; `requestId` is tracked for the handler. Returns the groups. */
-  subscribe (args?: ActionArgs & { requestId?: unknown }): Promise<string[]>
-  /** Leaves them: only `requestId`'s subscription when given, all of this connection's otherwise. */
-  unsubscribe (args?: ActionArgs & { requestId?: unknown }): Promise<string[]>
-}
 
 /** The observer builders a consumer hands to `observers: ({ modelObserver, observer }) => ({ … })`, typed by that consumer. */
 export interface ObserverBuilders<TCtx> {
