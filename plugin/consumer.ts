@@ -22,13 +22,14 @@ import type {
   ObserverMap,
   Permission,
   RowOf,
-  SerializerLike
+  SerializerLike,
+  Validator
 } from '../types/index.js'
 import { errors } from './errors.js'
 import { compileGeneric, type GenericConfig } from './generic.js'
 import * as mixins from './mixins/index.js'
 import { modelObserver, observer } from './observer/define.js'
-import { compileValidator, type Validator } from './validation.js'
+import { compileValidator } from './validation.js'
 
 /** A serializer a consumer of `TTable` may use: one of that table. */
 type SerializerOf<TTable> = (SerializerLike<RowOf<TTable>> & { readonly table?: TTable }) | undefined

@@ -4,6 +4,7 @@
  * `register`/`ready`.
  */
 import createError from '@fastify/error'
+import type { FieldErrors, ValidationErrorDetail } from '../types/index.js'
 
 export const errors = {
   // Configuration: thrown while the application boots.
@@ -40,17 +41,6 @@ export const errors = {
 } as const
 
 export type DcrfErrorCode = keyof typeof errors
-
-/** Field errors as DRF shapes them: `{"field": ["message", ...]}`; `non_field_errors` for the rest. */
-export type FieldErrors = Record<string, string[]>
-
-/** An error with the detail a 400 reply carries. */
-export interface ValidationErrorDetail extends Error {
-  code: 'DCRF_ERR_VALIDATION'
-  statusCode: 400
-  /** Field errors (sent as `[detail]`) or messages (sent as the `errors` array). */
-  detail: FieldErrors | string[]
-}
 
 /**
  * A 400 reply: `validationError({ email: ['Enter a valid email address.'] })` answers

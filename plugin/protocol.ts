@@ -3,7 +3,8 @@
  * turns any exception into a reply.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import { errors, type ValidationErrorDetail } from './errors.js'
+import type { ValidationErrorDetail } from '../types/index.js'
+import { errors } from './errors.js'
 
 /** The message of any unexpected exception; the exception itself is logged, never sent. */
 export const SERVER_ERROR = 'A server error occurred.'

@@ -6,7 +6,7 @@ import { isIPv4, isIPv6 } from 'node:net'
 import { FormatRegistry, Kind, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors'
-import type { FieldErrors } from './errors.js'
+import type { FieldErrors, Validator } from '../types/index.js'
 
 // Every check below runs in time linear in the value's length: a client chooses the value, and a
 // pattern that backtracks would hold the event loop for every socket (the lint refuses such patterns).
@@ -278,9 +278,6 @@ function put (target: Record<string, unknown>, path: string, message: string): v
     Object.defineProperty(node, key, { value: [message], enumerable: true, writable: true, configurable: true })
   }
 }
-
-/** A compiled validator: returns `null` when valid, DRF field errors otherwise. */
-export type Validator = (value: unknown) => FieldErrors | null
 
 /** Compiles a TypeBox schema once into a validator that answers in DRF's words. */
 export function compileValidator (schema: TSchema): Validator {

@@ -14,22 +14,12 @@
  * per-row merging.
  */
 import type { PgTable } from 'drizzle-orm/pg-core'
-import type { Database } from '../../types/index.js'
-import { netEffect, type Change, type ChangeAction, type ChangeEvent } from './change.js'
+import type { CaptureOptions, ChangeAction, ChangeEvent, Database } from '../../types/index.js'
+import { netEffect, type Change } from './change.js'
 import { executeCaptured, prepareCaptured, type Outcome, type WriteBuilder } from './statement.js'
 import { tableInfo } from './table-info.js'
 
-export type { ChangeAction, ChangeEvent } from './change.js'
 export type { Row } from './table-info.js'
-
-/** Options of {@link captureChanges}. */
-export interface CaptureOptions {
-  /**
-   * Whether writes to a table are captured, asked at each write. Default: every table. Writes to
-   * tables nobody observes then cost nothing extra.
-   */
-  capture?: (table: PgTable) => boolean
-}
 
 interface Capture {
   onCommit: (events: ChangeEvent[]) => void

@@ -17,7 +17,7 @@
  */
 import { Column, entityKind, Name, noopEncoder, Param, SQL, sql, StringChunk, Table } from 'drizzle-orm'
 import type { PgDeleteConfig, PgInsertConfig, PgUpdateConfig, SelectedFieldsOrdered } from 'drizzle-orm/pg-core'
-import type { ChangeAction } from './change.js'
+import type { ChangeAction } from '../../types/index.js'
 import { idOf, type TableInfo } from './table-info.js'
 
 type WriteConfig = (PgInsertConfig | PgUpdateConfig | PgDeleteConfig) & { returning?: SelectedFieldsOrdered }
