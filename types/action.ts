@@ -36,20 +36,15 @@ export type ActionHandler<TCtx = AnyContext, TArgs = ActionArgs, TReturn extends
 /** The arguments a schema describes; any arguments without one. */
 export type StaticArgs<TArgsSchema> = 0 extends (1 & TArgsSchema) ? any : TArgsSchema extends TSchema ? Static<TArgsSchema> : ActionArgs
 
-/**
- * An action with options. Build it with `action()` so that the handler's arguments are inferred
- * from `schema` and its reply from what it returns.
- */
-export interface ActionDefinition<
+/** An action's options: everything of its definition but the handler. */
+export interface ActionOptions<
   TCtx = AnyContext,
   TArgsSchema extends TSchema | undefined = TSchema | undefined,
-  TReturn extends ActionReturn = ActionReturn,
   TAliases extends readonly string[] = readonly string[],
   TSubscribes extends string = string
 > {
   /** TypeBox schema of the arguments; invalid arguments are answered 400 with DRF-shaped field errors. */
   schema?: TArgsSchema
-  handler: ActionHandler<TCtx, StaticArgs<TArgsSchema>, TReturn>
   /** Other names the action answers to on the wire. */
   aliases?: TAliases
   /**
@@ -71,6 +66,35 @@ export interface ActionDefinition<
   permissions?: ReadonlyArray<Permission<TCtx>>
 }
 
+/**
+ * An action with options. Build it with `action()` so that the handler's arguments are inferred
+ * from `schema` and its reply from what it returns.
+ */
+export interface ActionDefinition<
+  TCtx = AnyContext,
+  TArgsSchema extends TSchema | undefined = TSchema | undefined,
+  TReturn extends ActionReturn = ActionReturn,
+  TAliases extends readonly string[] = readonly string[],
+  TSubscribes extends string = string
+> extends ActionOptions<TCtx, TArgsSchema, TAliases, TSubscribes> {
+  handler: ActionHandler<TCtx, StaticArgs<TArgsSchema>, TReturn>
+}
+
+/**
+ * What a consumer's `action()` accepts: a definition whose handler's result has no key beyond
+ * `data` and `status` (`{ data, statsu: 201 }` is an error at `statsu`). `TResult` is inferred
+ * back through the mapped type.
+ */
+export interface ActionInput<
+  TCtx,
+  TArgsSchema extends TSchema | undefined,
+  TResult,
+  TAliases extends readonly string[],
+  TSubscribes extends string
+> extends ActionOptions<TCtx, TArgsSchema, TAliases, TSubscribes> {
+  handler: ActionHandler<TCtx, StaticArgs<TArgsSchema>, ClosedReturn<TResult>>
+}
+
 /** An entry of a consumer's `actions`: a bare handler or a definition. */
 export type ActionEntry<TCtx = AnyContext> =
   | ActionHandler<TCtx, ActionArgs, ActionReturn>
@@ -81,6 +105,12 @@ export type ActionMap<TCtx = AnyContext> = Record<string, ActionEntry<TCtx>>
 
 /** The error an action's result with an unknown key meets. */
 export type ResultKeyError = 'an action returns { data, status } or nothing'
+
+/** An object type whose keys beyond `data` and `status` are errors (homomorphic: it infers `TResult` back). */
+export type ClosedKeys<TResult> = { [K in keyof TResult]: K extends 'data' | 'status' ? TResult[K] : ResultKeyError }
+
+/** What a handler checked by `ClosedKeys` may return: a closed result, or nothing. */
+export type ClosedReturn<TResult> = ClosedKeys<TResult> | undefined | void
 
 /** A result type whose keys beyond `data` and `status` are errors. */
 export type ClosedResult<TResult> = TResult extends object

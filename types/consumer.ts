@@ -10,7 +10,7 @@
 import type { TSchema } from '@sinclair/typebox'
 import type { SQL } from 'drizzle-orm'
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core'
-import type { ActionDefinition, ActionMap, ActionReturn } from './action.js'
+import type { ActionDefinition, ActionInput, ActionMap, ActionReturn, ClosedReturn } from './action.js'
 import type { ActionArgs, AnyContext, ConsumerContext, ConsumerState, GroupMessage, SerializerLike } from './context.js'
 import type { Mixins } from './mixins.js'
 import type { ObserverBuilders, ObserverMap } from './observer.js'
@@ -99,10 +99,10 @@ export interface ActionBuilders<TCtx, TTable, TObservers> extends Mixins<TCtx, T
    */
   action: <
     TArgsSchema extends TSchema | undefined = undefined,
-    TReturn extends ActionReturn = ActionReturn,
+    TReturn extends ActionReturn = void,
     const TAliases extends readonly string[] = readonly [],
     const TSubscribes extends keyof TObservers & string = never
-  >(definition: ActionDefinition<TCtx, TArgsSchema, TReturn, TAliases, TSubscribes>) => ActionDefinition<TCtx, TArgsSchema, TReturn, TAliases, TSubscribes>
+  >(definition: ActionInput<TCtx, TArgsSchema, TReturn, TAliases, TSubscribes>) => ActionDefinition<TCtx, TArgsSchema, ClosedReturn<TReturn>, TAliases, TSubscribes>
   /** The mixins by their DCRF names, typed by the consumer (`mixins.create({ performCreate })`). */
   mixins: Mixins<TCtx, TTable>
 }
