@@ -28,13 +28,22 @@ type HandlerOf<TEntry> = TEntry extends (...args: any[]) => unknown ? TEntry : T
 /** The `data` of the reply a result sends, as JSON; `never` for a result that sends none. */
 type DataOf<TResult> = TResult extends object ? 'data' extends keyof TResult ? Wire<TResult['data']> : null : never
 
-type ConsumerTypes<TConsumer> = TConsumer extends ConsumerDefinition<any, any, infer TTable, infer TSerializer, infer TObservers>
-  ? { table: TTable, serializer: TSerializer, observers: TObservers }
-  : { table: unknown, serializer: unknown, observers: ObserverMap }
+type ConsumerTypes<TConsumer> = TConsumer extends ConsumerDefinition<any, any, infer TTable, infer TSerializer, infer TObservers, infer TActionSerializer, infer TLookupKwarg>
+  ? { table: TTable, serializer: TSerializer, observers: TObservers, actionSerializer: TActionSerializer, lookupKwarg: TLookupKwarg }
+  : { table: unknown, serializer: unknown, observers: ObserverMap, actionSerializer: undefined, lookupKwarg: 'pk' }
 
-type RowsOf<TConsumer> = SerializedOf<ConsumerTypes<TConsumer>['serializer'], ConsumerTypes<TConsumer>['table']>
+type RowsOf<TConsumer, TTypes extends ConsumerTypes<TConsumer> = ConsumerTypes<TConsumer>> =
+  SerializedOf<TTypes['serializer'], TTypes['table'], TTypes['actionSerializer']>
 
-type InputOf<TConsumer> = ConsumerTypes<TConsumer>['serializer'] extends Serializer<any, any, infer TInput> ? TInput : Record<string, unknown>
+/** What a serializer accepts; any object for a serializer of unknown input (or none). */
+type SerializerInputOf<TSerializer> = TSerializer extends Serializer<any, any, infer TInput> ? TInput : Record<string, unknown>
+
+/** The input of the consumer's serializers: its `serializer`'s, or any of those `getSerializer` answers. */
+type InputOf<TConsumer, TTypes extends ConsumerTypes<TConsumer> = ConsumerTypes<TConsumer>> =
+  | (undefined extends TTypes['actionSerializer'] ? SerializerInputOf<TTypes['serializer']> : never)
+  | (Exclude<TTypes['actionSerializer'], undefined> extends infer TActionSerializer
+    ? TActionSerializer extends unknown ? SerializerInputOf<TActionSerializer> : never
+    : never)
 
 /**
  * The wire action names of a consumer, aliases included.
@@ -57,7 +66,7 @@ export type inferArgs<TConsumer, TAction extends inferActions<TConsumer>> =
   EntryOf<ActionsOf<TConsumer>, TAction> extends infer TEntry
     ? [MixinKindOf<TEntry>] extends [never]
         ? TEntry extends { schema?: infer TArgsSchema } ? StaticArgs<TArgsSchema> : ActionArgs
-        : MixinArgs<MixinKindOf<TEntry>, InputOf<TConsumer>>
+        : MixinArgs<MixinKindOf<TEntry>, InputOf<TConsumer>, ConsumerTypes<TConsumer>['lookupKwarg']>
     : never
 
 /**
