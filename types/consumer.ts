@@ -70,7 +70,10 @@ export interface ConsumerSettings<
   table?: TTable
   /** Serializes its rows and validates input; must be of `table`. Default: every column of `table`. */
   serializer?: TSerializer
-  /** A serializer per action (DCRF's `get_serializer_class`); falls back to `serializer`. */
+  /**
+   * A serializer per action (DCRF's `get_serializer_class`); falls back to `serializer`. What it
+   * answers types `ctx.serialize()`: put it right after `serializer` (TypeScript infers in order).
+   */
   getSerializer?: (ctx: TChooserCtx, action: string) => TActionSerializer
   /** Additions to the serializer context (DCRF's `get_serializer_context`). */
   serializerContext?: (ctx: TCtx) => Record<string, unknown>

@@ -55,7 +55,7 @@ test('getSerializer answers serializers of the consumer\'s table only', () => {
   expect(defineConsumer({ table: users, getSerializer: () => commentSerializer, actions: {} })).type.toRaiseError("Type 'Serializer<PgTableWithColumns<{ name: \"comments\"")
 })
 
-test('a getSerializer reading its arguments goes before the hooks and actions whose context it types', () => {
+test('a getSerializer reading its arguments goes before the hooks, observers and actions whose context it types', () => {
   // TypeScript types a definition's functions in order: a hook before it has fixed what it answers.
   expect(defineConsumer({
     table: users,
@@ -69,4 +69,10 @@ test('a getSerializer reading its arguments goes before the hooks and actions wh
     onConnect: (ctx) => { ctx.log.info('open') },
     actions: {}
   })).type.not.toRaiseError()
+  expect(defineConsumer({
+    table: users,
+    observers: ({ modelObserver }) => ({ all: modelObserver(users) }),
+    getSerializer: (ctx, action) => action === 'list' ? brief : undefined,
+    actions: {}
+  })).type.toRaiseError(/Type 'Serializer<[^']*' is not assignable to type 'undefined'/)
 })
