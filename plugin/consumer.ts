@@ -3,31 +3,24 @@ import type {
   ActionBuilders,
   ActionDefinition,
   ActionHandler,
-  ActionMap,
   ActionReturn,
   AnyConsumer,
-  ClosedActions,
   ConsumerContext,
-  ConsumerDefinition,
   ConsumerInput,
-  ContextOf,
   ConsumerState,
+  DefineConsumer,
   GetActionName,
   GroupHandler,
   ObserverBuilders,
-  ObserverMap,
   Permission,
-  RowOf,
-  SerializerLike
+  Validator
 } from '../types/index.js'
 import { errors } from './errors.js'
 import { isPermissionList } from './permissions.js'
 import { compileGeneric, type GenericConfig } from './generic-consumer.js'
 import * as mixins from './mixins/index.js'
 import { modelObserver, observer } from './observer/define.js'
-import { compileValidator, type Validator } from './validation.js'
-
-type SerializerOf<TTable> = (SerializerLike<RowOf<TTable>> & { readonly table?: TTable }) | undefined
+import { compileValidator } from './validation.js'
 
 const observerBuilders: ObserverBuilders<any> = { modelObserver, observer }
 const actionBuilders: ActionBuilders<any, any, any> = { ...mixins, mixins, action: (definition) => definition }
@@ -46,23 +39,13 @@ const actionBuilders: ActionBuilders<any, any, any> = { ...mixins, mixins, actio
  *   })
  * })
  */
-export function defineConsumer<
-  TState extends object = Record<never, never>,
-  TTable = undefined,
-  TSerializer extends SerializerOf<TTable> = undefined,
-  TObservers extends ObserverMap = Record<never, never>,
-  const TActions extends ActionMap<ContextOf<TState, TTable, TSerializer, TObservers>> = ActionMap<ContextOf<TState, TTable, TSerializer, TObservers>>
-> (
-  definition: ConsumerInput<TState, TActions, TTable, TSerializer, TObservers> & {
-    actions: ClosedActions<TActions> | ((builders: ActionBuilders<ContextOf<TState, TTable, TSerializer, TObservers>, TTable, TObservers>) => ClosedActions<TActions>)
-  }
-): ConsumerDefinition<TState, TActions, TTable, TSerializer, TObservers> {
+export const defineConsumer: DefineConsumer = (definition: ConsumerInput<any, any, any, any, any, any, any>): any => {
   const { actions, observers } = definition
-  if (typeof actions !== 'function' && typeof observers !== 'function') return definition as ConsumerDefinition<TState, TActions, TTable, TSerializer, TObservers>
+  if (typeof actions !== 'function' && typeof observers !== 'function') return definition
   const built: Record<string, unknown> = { ...definition }
   if (typeof observers === 'function') built.observers = observers(observerBuilders)
   if (typeof actions === 'function') built.actions = actions(actionBuilders as never)
-  return built as unknown as ConsumerDefinition<TState, TActions, TTable, TSerializer, TObservers>
+  return built
 }
 
 /**

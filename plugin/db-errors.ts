@@ -1,22 +1,7 @@
 /** Database constraint violations as DRF answers them; the SQLSTATE decides, as in Feathers. */
 import { getTableColumns, getTableName, type Column } from 'drizzle-orm'
-import type { PgTable } from 'drizzle-orm/pg-core'
-import { validationError, type FieldErrors, type ValidationErrorDetail } from './errors.js'
-
-/**
- * Options of `databaseValidationError`.
- *
- * @example
- * { table: users, modelName: 'account', fieldLabel: (key) => key === 'username' ? 'login' : key }
- */
-export interface DatabaseErrorOptions {
-  /** The table written to: its columns give the field names. */
-  table: PgTable
-  /** As in "user with this username already exists." Default: the SQL table name without a trailing "s". */
-  modelName?: string
-  /** A field's label in messages. Default: the JS key in words (`user_name`, `userName` → "user name"). */
-  fieldLabel?: (key: string) => string
-}
+import type { DatabaseErrorOptions, FieldErrors, ValidationErrorDetail } from '../types/index.js'
+import { validationError } from './errors.js'
 
 // What both drivers (postgres.js, PGlite) tell of an error, under one set of names.
 interface PgError {

@@ -1,4 +1,5 @@
 import createError from '@fastify/error'
+import type { FieldErrors, ValidationErrorDetail } from '../types/index.js'
 
 /** Every error fastify-dcrf raises, keyed by code; a 4xx `statusCode` is answered with its message. */
 export const errors = {
@@ -36,17 +37,6 @@ export const errors = {
 } as const
 
 export type DcrfErrorCode = keyof typeof errors
-
-/** Field errors as DRF shapes them: `{"field": ["message", ...]}`, `non_field_errors` for the rest. */
-export type FieldErrors = Record<string, string[]>
-
-/** An error with the detail a 400 reply carries. */
-export interface ValidationErrorDetail extends Error {
-  code: 'DCRF_ERR_VALIDATION'
-  statusCode: 400
-  /** Field errors (sent as `[detail]`) or messages (sent as the `errors` array). */
-  detail: FieldErrors | string[]
-}
 
 /** A 400: `validationError({ email: ['…'] })` answers `[{"email": ['…']}]`, `validationError('Full')` `["Full"]`. */
 export function validationError (detail: FieldErrors | string | string[]): ValidationErrorDetail {

@@ -147,13 +147,11 @@ export { paginatedList, streamedList } from './mixins/pagination.js'
 export { viewAsConsumer, DEFAULT_VIEW_ACTIONS } from './view-as-consumer.js'
 export { serializer } from './serializer.js'
 export { databaseValidationError } from './db-errors.js'
-export type { DatabaseErrorOptions } from './db-errors.js'
 export { modelObserver, observer } from './observer/define.js'
 export { instanceSubscriptions } from './mixins/instance.js'
 export { captureChanges } from './observer/capture.js'
 export { externalChangesSql, installExternalChanges } from './observer/external-sql.js'
 export { EXTERNAL_CHANGES_GAP } from './observer/external.js'
-export type { ChangeEvent } from './observer/capture.js'
 export { allowAny, isAuthenticated, and, or, not, fromHook } from './permissions.js'
 export {
   errors,
@@ -164,7 +162,7 @@ export {
   authenticationFailed,
   throttled
 } from './errors.js'
-export type { DcrfErrorCode, FieldErrors, ValidationErrorDetail } from './errors.js'
+export type { DcrfErrorCode } from './errors.js'
 export { compileValidator } from './validation.js'
 export { channelNames } from './diagnostics.js'
 export type * from '../types/index.js'

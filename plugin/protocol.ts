@@ -2,8 +2,9 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { RawData } from 'ws'
 import type { PgTable } from 'drizzle-orm/pg-core'
+import type { ValidationErrorDetail } from '../types/index.js'
 import { databaseValidationError, tableOfDatabaseError } from './db-errors.js'
-import { errors, type ValidationErrorDetail } from './errors.js'
+import { errors } from './errors.js'
 
 const SERVER_ERROR = 'A server error occurred.'
 

@@ -1,5 +1,5 @@
 /** How a serializer reads a row: one reader per field, a promise only where a field is async. */
-import type { NestedField, SerializerContext } from '../types/serializer.js'
+import type { NestedField, SerializerContext } from '../types/index.js'
 import { pythonType } from './serializer-fields.js'
 
 export type Represent = (row: unknown, context: SerializerContext) => unknown

@@ -13,19 +13,20 @@ import type {
   ValidateOptions,
   ValidatedOf
 } from '../types/serializer.js'
-import { errors, validationError, type FieldErrors } from './errors.js'
+import type { FieldErrors } from '../types/index.js'
+import { errors, validationError } from './errors.js'
 import { codecOf, Invalid, pythonType, toJson } from './serializer-fields.js'
 import { isPromise, kRepresent, nestedReader, representer, then, type Reader, type Represent } from './serializer-readers.js'
 import { nonNull, withMaxLength } from './serializer-schema.js'
 import { compileValidator } from './validation.js'
 
+export type { SerializerContext } from '../types/context.js'
 export type { ColumnKey } from '../types/table.js'
 export type {
   AnySerializer,
   ComputedField,
   inferInput,
   inferSerialized,
-  SerializerContext,
   SerializerInput,
   NestedField,
   Serializer,

@@ -3,7 +3,7 @@ import { isIPv4, isIPv6 } from 'node:net'
 import { FormatRegistry, Kind, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors'
-import type { FieldErrors } from './errors.js'
+import type { FieldErrors, Validator } from '../types/index.js'
 import { pythonType } from './serializer-fields.js'
 
 // Every check runs in linear time: a client chooses the value, and backtracking would hold the event loop.
@@ -244,9 +244,6 @@ function put (target: Record<string, unknown>, path: string, message: string): v
     Object.defineProperty(node, key, { value: [message], enumerable: true, writable: true, configurable: true })
   }
 }
-
-/** A compiled validator: returns `null` when valid, DRF field errors otherwise. */
-export type Validator = (value: unknown) => FieldErrors | null
 
 /** Compiles a TypeBox schema once into a validator that answers in DRF's words. */
 export function compileValidator (schema: TSchema): Validator {

@@ -1,5 +1,5 @@
 import type { HTTPMethods } from 'fastify'
-import type { ActionDefinition, AnyContext, AnyConsumer, Permission } from '../types/index.js'
+import type { ActionDefinition, AnyContext, AnyConsumer, ViewAsConsumerOptions } from '../types/index.js'
 import { validationError } from './errors.js'
 import { isPlainObject } from './protocol.js'
 
@@ -10,16 +10,6 @@ export const DEFAULT_VIEW_ACTIONS: Readonly<Record<string, HTTPMethods>> = Objec
   list: 'GET',
   retrieve: 'GET'
 })
-
-export interface ViewAsConsumerOptions {
-  /** The route's URL; `:name` is filled from the frame's `parameters`, `:name?` may be left out. */
-  url: string
-  /** Actions and their HTTP methods. Default: DCRF's (`create` PUT, `update` PATCH, `list` and `retrieve` GET). */
-  actions?: Record<string, HTTPMethods>
-  /** Headers to add to every request, e.g. an `authorization` derived from the connection. */
-  headers?: (ctx: AnyContext) => Record<string, string | undefined>
-  permissions?: readonly Permission[]
-}
 
 // Headers of the upgrade request that describe that request, not the one made on its behalf.
 const NOT_FORWARDED = new Set(['host', 'connection', 'upgrade', 'content-length', 'content-type', 'transfer-encoding', 'accept-encoding'])

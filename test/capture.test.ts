@@ -17,7 +17,7 @@ import {
 } from 'drizzle-orm/pg-core'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
-import { captureChanges, type ChangeEvent } from '../plugin/observer/capture.js'
+import { captureChanges, type ChangeEvent } from 'fastify-dcrf'
 import { backends, type Backend } from './db.js'
 
 type Db = PgDatabase<PgQueryResultHKT, Record<string, never>>

@@ -1,7 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { integer, pgSchema, pgTable, primaryKey, text, timestamp, type PgTable } from 'drizzle-orm/pg-core'
-import { netEffect, type Change, type ChangeAction, type ChangeEvent } from '../plugin/observer/change.js'
+import type { ChangeAction, ChangeEvent } from 'fastify-dcrf'
+import { netEffect, type Change } from '../plugin/observer/change.js'
 import { keyOf, tableInfo, type Row } from '../plugin/observer/table-info.js'
 
 const notes = pgTable('notes', { id: integer('id').primaryKey(), body: text('body') })

@@ -4,7 +4,7 @@ import { eq, fillPlaceholders, gt, inArray, sql } from 'drizzle-orm'
 import { customType, integer, pgTable, serial, text, timestamp, type PgDatabase, type PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import { dialectOf, writeBuilder, type WriteConfig } from '../plugin/observer/drizzle-internals.js'
 import { shapeOf } from '../plugin/observer/shape.js'
-import type { ChangeAction } from '../plugin/observer/change.js'
+import type { ChangeAction } from 'fastify-dcrf'
 import { tableInfo } from '../plugin/observer/table-info.js'
 import { backends } from './db.js'
 

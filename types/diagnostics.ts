@@ -4,7 +4,7 @@
  * made while a channel has a subscriber.
  */
 import type { FastifyRequest } from 'fastify'
-import type { ConsumerContext } from './index.js'
+import type { ConsumerContext } from './context.js'
 
 /**
  * The context of the `fastify-dcrf:action` tracing channel: one per action frame, from the moment

@@ -4,7 +4,8 @@
  * No runtime code lives here; `plugin/mixins/` builds the actions.
  */
 import type { PgTable } from 'drizzle-orm/pg-core'
-import type { ActionArgs, ActionDefinition, ActionReturn, AnyContext } from './consumer.js'
+import type { ActionDefinition, ActionReturn } from './action.js'
+import type { ActionArgs, AnyContext } from './context.js'
 import type { ValidatedOf } from './serializer.js'
 import type { RowOf } from './table.js'
 
@@ -70,17 +71,17 @@ export type MixinAction<TKind extends MixinKind> = ActionDefinition<AnyContext, 
   readonly '~mixin'?: TKind
 }
 
-/** The lookup value of a row in a frame (`pk`, DCRF's `lookup_url_kwarg`): a number, or a string. */
+/** The lookup value of a row in a frame (under `pk`, or the consumer's `lookupKwarg`): a number, or a string. */
 export type Lookup = number | string
 
-/** The arguments of a mixin action, with the default `lookupKwarg` (`pk`). */
-export type MixinArgs<TKind extends MixinKind, TInput> =
+/** The arguments of a mixin action, the lookup value under the consumer's `lookupKwarg` (default `pk`). */
+export type MixinArgs<TKind extends MixinKind, TInput, TLookupKwarg extends string = 'pk'> =
   TKind extends 'list' ? ActionArgs
     : TKind extends 'paginated_list' | 'streamed_list' ? { limit?: number, offset?: number, [key: string]: unknown }
       : TKind extends 'create' ? { data: TInput }
-        : TKind extends 'update' ? { pk: Lookup, data: TInput }
-          : TKind extends 'patch' ? { pk: Lookup, data: Partial<TInput> }
-            : TKind extends 'retrieve' | 'delete' | 'subscribe_instance' | 'unsubscribe_instance' ? { pk: Lookup }
+        : TKind extends 'update' ? { [K in TLookupKwarg | 'data']: K extends 'data' ? TInput : Lookup }
+          : TKind extends 'patch' ? { [K in TLookupKwarg | 'data']: K extends 'data' ? Partial<TInput> : Lookup }
+            : TKind extends 'retrieve' | 'delete' | 'subscribe_instance' | 'unsubscribe_instance' ? { [K in TLookupKwarg]: Lookup }
               : Record<never, never>
 
 /** The `data` of a mixin action's reply, from the consumer's serialized row. */

@@ -3,7 +3,7 @@
  * subscribers receive. No runtime code lives here; `plugin/observer/define.ts` builds the values.
  */
 import type { PgTable } from 'drizzle-orm/pg-core'
-import type { ActionArgs, AnyContext } from './consumer.js'
+import type { ActionArgs, AnyContext } from './context.js'
 import type { RowOf } from './table.js'
 
 /** The kind of change a model observer reports. */
@@ -24,35 +24,54 @@ export interface DcrfSignals {}
 /** The payload of a signal: as declared in `DcrfSignals`, else `unknown`. */
 export type SignalPayload<TSignal extends string> = TSignal extends keyof DcrfSignals ? DcrfSignals[TSignal] : unknown
 
-/** What an observer's handler receives beside the message. */
-export interface ObserverDelivery {
+/**
+ * What an observer's handler receives beside the message. A custom `handle` declares what it sends
+ * each subscribing request id by typing this parameter: `delivery: ObserverDelivery<MyEvent>`.
+ */
+export interface ObserverDelivery<TEvent = unknown> {
   /** `create`, `update` or `delete` for model observers (after group moves); the signal name for signal observers. */
   action: string
   /** The request ids that subscribed to the group the message came through, verbatim. */
   requestIds: unknown[]
   /** The group (as `groupsForSignal` named it) the message came through. */
   group: string
+  /** Types only, never set: what the handle sends each subscribing request id (`inferEvents` reads it). */
+  readonly '~event'?: TEvent
 }
 
-/** Handles an observed message on each subscribed connection, in its queue. */
-export type ObserverHandler<TMessage = unknown, TCtx = AnyContext> = (
+/**
+ * Handles an observed message on each subscribed connection, in its queue. `TEvent` is what it
+ * sends each subscribing request id, as its `delivery` parameter declares it; `THandled` what it
+ * returns (nothing), for types only: whether a custom handle was given.
+ */
+export type ObserverHandler<TMessage = unknown, TCtx = AnyContext, TEvent = any, THandled = void> = (
   ctx: TCtx,
   message: TMessage,
-  delivery: ObserverDelivery
-) => void | Promise<void>
+  delivery: ObserverDelivery<TEvent>
+) => THandled | Promise<THandled>
 
-interface ObserverOptionsBase<TMessage, TCtx> {
+/**
+ * What the subscribers of an observer receive: with the default `handle` (none given: `THandled`
+ * never), one `{ action, data: message }` per change; with a custom one, what its `delivery`
+ * parameter declares it sends (`ObserverDelivery<MyEvent>`), else `unknown`: its frames are its own.
+ */
+export type HandledEvent<THandled, TEvent, TAction extends string, TMessage> = [THandled] extends [never]
+  ? ObserverEvent<TAction, TMessage>
+  : 0 extends (1 & TEvent) ? unknown : TEvent
+
+interface ObserverOptionsBase<TMessage, TCtx, TEvent, THandled> {
   /** Groups a subscriber joins, from its subscribe arguments and connection. Default: the observer's one group. */
   groupsForConsumer?: (ctx: TCtx, args: ActionArgs) => Iterable<string>
   /**
    * Sends the message to a subscriber. Default: one reply per subscribing request id, with
    * `action` = the delivery's action, `data` = the message, status 200.
    */
-  handle?: ObserverHandler<TMessage, TCtx>
+  handle?: ObserverHandler<TMessage, TCtx, TEvent, THandled>
 }
 
 /** Options of `modelObserver(table, options)` (DCRF's `@model_observer`). */
-export interface ModelObserverOptions<TTable = any, TMessage = unknown, TCtx = AnyContext> extends ObserverOptionsBase<TMessage, TCtx> {
+export interface ModelObserverOptions<TTable = any, TMessage = unknown, TCtx = AnyContext, TEvent = any, THandled = void>
+  extends ObserverOptionsBase<TMessage, TCtx, TEvent, THandled> {
   /**
    * Turns the changed row into the message, once per change, in the process that made it (DCRF's
    * `@observer.serializer`): no access to any subscriber. Default: `{ pk }`. Must return JSON.
@@ -63,7 +82,8 @@ export interface ModelObserverOptions<TTable = any, TMessage = unknown, TCtx = A
 }
 
 /** Options of `observer(signal, options)` (DCRF's `@observer` on any signal). */
-export interface SignalObserverOptions<TPayload = unknown, TMessage = unknown, TCtx = AnyContext> extends ObserverOptionsBase<TMessage, TCtx> {
+export interface SignalObserverOptions<TPayload = unknown, TMessage = unknown, TCtx = AnyContext, TEvent = any, THandled = void>
+  extends ObserverOptionsBase<TMessage, TCtx, TEvent, THandled> {
   /** Turns the payload into the message, once per emit. Default: the payload. Must return JSON. */
   serialize?: (payload: TPayload) => TMessage | Promise<TMessage>
   /** Groups the payload is sent to. Default: the observer's one group. */
@@ -94,23 +114,24 @@ export type ObserverMap = Record<string, ObserverDefinition<unknown>>
 /** The event type of an observer. */
 export type inferObserverEvent<TObserver> = TObserver extends { readonly '~event'?: infer TEvent } ? TEvent : never
 
-/** Subscribing a connection to an observer (DCRF's `observer.subscribe(request_id=…, **kwargs)`). */
-export interface ObserverSubscription {
-  /** Joins the groups `groupsForConsumer(ctx, args)` names; `requestId` is tracked for the handler. Returns the groups. */
-  subscribe (args?: ActionArgs & { requestId?: unknown }): Promise<string[]>
-  /** Leaves them: only `requestId`'s subscription when given, all of this connection's otherwise. */
-  unsubscribe (args?: ActionArgs & { requestId?: unknown }): Promise<string[]>
-}
-
 /** The observer builders a consumer hands to `observers: ({ modelObserver, observer }) => ({ … })`, typed by that consumer. */
 export interface ObserverBuilders<TCtx> {
   /** `modelObserver(table, options)`, its `groupsForConsumer` and `handle` typed by the consumer. */
-  modelObserver: <TTable extends PgTable, TMessage = { pk: unknown }>(
-    table: TTable,
-    options?: ModelObserverOptions<TTable, TMessage, TCtx>
-  ) => ObserverDefinition<ObserverEvent<ObservedAction, TMessage>>
+  modelObserver: ModelObserverBuilder<TCtx>
   /** `observer(signal, options)`, its `groupsForConsumer` and `handle` typed by the consumer. */
   observer: SignalObserverBuilder<TCtx>
+}
+
+/**
+ * `modelObserver(table, options)`: rows of the table; subscribers receive `{ action, data }` of
+ * `serialize`'s message, or what a custom `handle` declares it sends (`HandledEvent`: `TEvent` from
+ * its `delivery` parameter, `THandled` from its return, which tells that it was given).
+ */
+export interface ModelObserverBuilder<TCtx = AnyContext> {
+  <TTable extends PgTable, TMessage = { pk: unknown }, TEvent = unknown, THandled = never>(
+    table: TTable,
+    options?: ModelObserverOptions<TTable, TMessage, TCtx, TEvent, THandled>
+  ): ObserverDefinition<HandledEvent<THandled, TEvent, ObservedAction, TMessage>>
 }
 
 /**
@@ -118,12 +139,12 @@ export interface ObserverBuilders<TCtx> {
  * first type argument (`observer<User>('user_logged_in', …)`), or `unknown`.
  */
 export interface SignalObserverBuilder<TCtx = AnyContext> {
-  <TSignal extends keyof DcrfSignals & string, TMessage = DcrfSignals[TSignal]>(
+  <TSignal extends keyof DcrfSignals & string, TMessage = DcrfSignals[TSignal], TEvent = unknown, THandled = never>(
     signal: TSignal,
-    options?: SignalObserverOptions<DcrfSignals[TSignal], TMessage, TCtx>
-  ): ObserverDefinition<ObserverEvent<TSignal, TMessage>>
-  <TPayload = unknown, TMessage = unknown, const TSignal extends string = string>(
+    options?: SignalObserverOptions<DcrfSignals[TSignal], TMessage, TCtx, TEvent, THandled>
+  ): ObserverDefinition<HandledEvent<THandled, TEvent, TSignal, TMessage>>
+  <TPayload = unknown, TMessage = unknown, const TSignal extends string = string, TEvent = unknown, THandled = never>(
     signal: TSignal,
-    options?: SignalObserverOptions<TPayload, TMessage, TCtx>
-  ): ObserverDefinition<ObserverEvent<TSignal, TMessage>>
+    options?: SignalObserverOptions<TPayload, TMessage, TCtx, TEvent, THandled>
+  ): ObserverDefinition<HandledEvent<THandled, TEvent, TSignal, TMessage>>
 }

@@ -3,7 +3,7 @@
  * runtime code lives here; `plugin/permissions.ts` builds the values.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { ActionArgs, AnyContext } from './consumer.js'
+import type { ActionArgs, AnyContext } from './context.js'
 
 /**
  * A permission, DCRF's `BasePermission`. Each check returns `true` to allow, `false` to deny

@@ -4,31 +4,9 @@
  */
 import type { TObject, TSchema } from '@sinclair/typebox'
 import type { InferInsertModel } from 'drizzle-orm'
-import type { FastifyRequest } from 'fastify'
 import type { PgTable } from 'drizzle-orm/pg-core'
-import type { ConsumerContext } from './consumer.js'
-import type { ColumnKey, Database, RowOf } from './table.js'
-
-/** What serializers receive beside the row: DRF's serializer context. */
-export interface SerializerContext {
-  user?: unknown
-  request?: FastifyRequest
-  consumer?: ConsumerContext<any, any, any, any>
-  /** The database (inside an atomic action, its transaction), for nested fields' sources. */
-  db?: Database
-  [key: string]: unknown
-}
-
-/**
- * What generic consumers need of a serializer (`serializer()` builds one from a table): turning
- * rows into JSON, and input into column values. A serializer of a consumer must be of its table:
- * `table`, when the serializer names one, is checked against the consumer's.
- */
-export interface SerializerLike<TRow = any, TOutput = unknown> {
-  readonly table?: unknown
-  toRepresentation (row: TRow, context?: SerializerContext): TOutput | Promise<TOutput>
-  validate (data: unknown, options?: { partial?: boolean, context?: SerializerContext }): Promise<Record<string, unknown>>
-}
+import type { SerializerContext } from './context.js'
+import type { ColumnKey, RowOf } from './table.js'
 
 /**
  * The primary key column of a table.

@@ -1,12 +1,9 @@
 /**
- * The types every other part builds on: JSON values, the database, a table's rows and columns, and
+ * The types every other part builds on: the database, a table's rows and columns, and
  * the user of a connection. No runtime code lives here.
  */
 import type { FastifyRequest } from 'fastify'
 import type { PgDatabase, PgTable } from 'drizzle-orm/pg-core'
-
-/** Any JSON value, as it arrives in a frame. */
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
 
 /**
  * The user of a connection: `request.user` as the application's authentication sets it. Declare

@@ -20,10 +20,7 @@
 import { and, desc, eq } from 'drizzle-orm'
 import { Type } from '@sinclair/typebox'
 import {
-  action,
   defineConsumer,
-  instanceSubscriptions,
-  mixins,
   modelObserver,
   serializer,
   validationError,
@@ -117,7 +114,8 @@ export function roomConsumer (db: Database) {
         groupsForConsumer: (_ctx, { room }) => [`messages.room.${String(room)}`]
       })
     },
-    actions: {
+    // `action` and the mixins handed in know this consumer: its state, rooms and observers.
+    actions: ({ action, mixins, instanceSubscriptions }) => ({
       ...mixins.retrieve(),
       ...instanceSubscriptions(),
 
@@ -159,7 +157,7 @@ export function roomConsumer (db: Database) {
         await ctx.observer('message_activity').unsubscribe({ requestId: requestId ?? undefined, room: room.id })
         return { data: null, status: 204 }
       }
-    },
+    }),
 
     async onConnect (ctx) {
       await ctx.observer('account').subscribe()

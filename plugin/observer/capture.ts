@@ -6,19 +6,11 @@
  * `prepare(…).all()`, and triggers, cascades or other clients' writes (see `./external.ts`).
  */
 import type { PgTable } from 'drizzle-orm/pg-core'
-import type { Database } from '../../types/index.js'
-import { netEffect, type Change, type ChangeAction, type ChangeEvent } from './change.js'
+import type { CaptureOptions, ChangeAction, ChangeEvent, Database } from '../../types/index.js'
+import { netEffect, type Change } from './change.js'
 import { probeDrizzle, writeBuilder } from './drizzle-internals.js'
 import { executeCaptured, prepareCaptured, type Outcome, type RenderedShapes } from './statement.js'
 import { tableInfo } from './table-info.js'
-
-export type { ChangeEvent } from './change.js'
-
-/** Options of {@link captureChanges}. */
-export interface CaptureOptions {
-  /** Whether writes to a table are captured, asked at each write (default: every table). */
-  capture?: (table: PgTable) => boolean
-}
 
 interface Capture {
   onCommit: (events: ChangeEvent[]) => void

@@ -1,35 +1,7 @@
 /** What change capture publishes, and the net effect of a transaction's changes on each row. */
 import type { PgTable } from 'drizzle-orm/pg-core'
+import type { ChangeAction, ChangeEvent } from '../../types/index.js'
 import { pkOf, type Row, type TableInfo } from './table-info.js'
-
-/** The kind of change, as DCRF's model observers name it. */
-export type ChangeAction = 'create' | 'update' | 'delete'
-
-/**
- * One changed row, published after the transaction that changed it committed.
- *
- * @example
- * ```ts
- * { table: users, tableName: 'users', action: 'update', pk: 7,
- *   row: { id: 7, name: 'new' }, previous: { id: 7, name: 'old' } }
- * ```
- */
-export interface ChangeEvent {
-  /** The Drizzle table given to `insert`/`update`/`delete` (an alias if the write used one). */
-  table: PgTable
-  /** The table's SQL name (unqualified, never an alias). */
-  tableName: string
-  action: ChangeAction
-  /** The full row after the change; for `delete`, the row as it was. */
-  row: Row
-  /** The row before the change for `update` and `delete` (the same object as `row` there); `null` for `create`. */
-  previous: Row | null
-  /**
-   * The primary key: its value for a single-column key, an object of the key columns for a composite
-   * one, `null` for a table without a primary key.
-   */
-  pk: unknown
-}
 
 /** One row changed by one statement, before its transaction's changes are folded. */
 export interface Change {

@@ -5,10 +5,9 @@
 import type { PgTable } from 'drizzle-orm/pg-core'
 import type {
   AnyContext,
+  ModelObserverBuilder,
   ModelObserverOptions,
-  ObservedAction,
   ObserverDefinition,
-  ObserverEvent,
   SignalObserverBuilder,
   SignalObserverOptions
 } from '../../types/index.js'
@@ -26,12 +25,8 @@ import type {
  *   })
  * }
  */
-export function modelObserver<TTable extends PgTable, TMessage = { pk: unknown }> (
-  table: TTable,
-  options: ModelObserverOptions<TTable, TMessage, AnyContext> = {}
-): ObserverDefinition<ObserverEvent<ObservedAction, TMessage>> {
-  return { kind: 'model', table, options: options as ModelObserverOptions<any, any> }
-}
+export const modelObserver: ModelObserverBuilder = (table: PgTable, options: ModelObserverOptions<any, any, AnyContext, any, any> = {}): ObserverDefinition<any> =>
+  ({ kind: 'model', table, options })
 
 /**
  * Observes an application event, emitted with `app.dcrf.signal(name, payload)` from anywhere (DCRF
@@ -42,5 +37,5 @@ export function modelObserver<TTable extends PgTable, TMessage = { pk: unknown }
  * observers: { logins: observer('user_logged_in', { serialize: (user) => ({ username: user.username }) }) }
  * // elsewhere: await app.dcrf.signal('user_logged_in', user)
  */
-export const observer: SignalObserverBuilder = (signal: string, options: SignalObserverOptions<any, any, AnyContext> = {}): ObserverDefinition<any> =>
+export const observer: SignalObserverBuilder = (signal: string, options: SignalObserverOptions<any, any, AnyContext, any, any> = {}): ObserverDefinition<any> =>
   ({ kind: 'signal', signal, options })

@@ -5,10 +5,9 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { getTableName } from 'drizzle-orm'
 import type { PgTable } from 'drizzle-orm/pg-core'
-import type { GroupMessage, ModelObserverOptions, ObservedAction, ObserverDefinition, SignalObserverOptions } from '../../types/index.js'
+import type { ChangeEvent, GroupMessage, ModelObserverOptions, ObservedAction, ObserverDefinition, SignalObserverOptions } from '../../types/index.js'
 import { ChannelLayer } from '../channel-layer.js'
 import { toJson } from '../serializer-fields.js'
-import type { ChangeEvent } from './capture.js'
 import { observerPublish, publishObserver } from '../diagnostics.js'
 
 /** The channel message of an observer. */

@@ -7,7 +7,7 @@
  */
 import type * as drizzle from 'drizzle-orm'
 import type { PgDeleteConfig, PgInsertConfig, PgUpdateConfig, SelectedFieldsOrdered } from 'drizzle-orm/pg-core'
-import type { ChangeAction } from './change.js'
+import type { ChangeAction } from '../../types/index.js'
 import {
   Column,
   encodedPlaceholder,

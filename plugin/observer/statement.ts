@@ -9,7 +9,8 @@
  */
 import { and, sql, type Query, type SQL } from 'drizzle-orm'
 import type { PgDeleteConfig, PgDialect, PgInsertConfig, PgUpdateConfig } from 'drizzle-orm/pg-core'
-import type { Change, ChangeAction } from './change.js'
+import type { ChangeAction } from '../../types/index.js'
+import type { Change } from './change.js'
 import {
   columnName,
   crossJoin,

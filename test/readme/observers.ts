@@ -1,9 +1,7 @@
 /* eslint-disable camelcase -- DCRF's argument names */
-import Fastify from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { eq } from 'drizzle-orm'
-import { PGlite } from '@electric-sql/pglite'
-import { drizzle } from 'drizzle-orm/pglite'
-import dcrf, { defineConsumer } from 'fastify-dcrf'
+import { defineConsumer } from 'fastify-dcrf'
 import { comments } from './schema.js'
 
 declare module 'fastify-dcrf' {
@@ -12,13 +10,14 @@ declare module 'fastify-dcrf' {
   }
 }
 
-const app = Fastify()
-await app.register(dcrf, { db: drizzle(new PGlite()) })
 const user = { id: 1, username: 'test1' }
 
-const db = app.dcrf.db                                          // write through this
-await db.insert(comments).values({ text: 'hi', userId: 1 })     // observed
-await db.transaction(async (tx) => { await tx.update(comments).set({ text: 'hello' }).where(eq(comments.id, 1)) })  // observed on commit
+/** The writes of the README's Observers section (a step of its replay, `test/readme.test.ts`). */
+export async function write (app: FastifyInstance): Promise<void> {
+  const db = app.dcrf.db                                          // write through this
+  await db.insert(comments).values({ text: 'hi', userId: 1 })     // observed
+  await db.transaction(async (tx) => { await tx.update(comments).set({ text: 'hello' }).where(eq(comments.id, 1)) })  // observed on commit
+}
 
 export const commentConsumer = defineConsumer({
   observers: ({ modelObserver }) => ({
@@ -68,6 +67,15 @@ export const logins = defineConsumer({
     })
   })
 })
-app.dcrf.consumer('/ws/logins/', logins)
-// anywhere: the payload has the type DcrfSignals declares
-await app.dcrf.signal('user_signed_in', user)
+
+/** The routes of the README's Observers section, and the signal it emits. */
+export function serve (app: FastifyInstance): { signIn: () => Promise<void> } {
+  app.dcrf.consumer('/ws/comments/', commentConsumer)
+  app.dcrf.consumer('/ws/logins/', logins)
+  return {
+    async signIn () {
+      // anywhere: the payload has the type DcrfSignals declares
+      await app.dcrf.signal('user_signed_in', user)
+    }
+  }
+}

@@ -6,7 +6,8 @@ import {
   type inferActions,
   type inferArgs,
   type inferEvents,
-  type inferReply
+  type inferReply,
+  type ObserverDelivery
 } from 'fastify-dcrf'
 import { comments, users } from './schema.js'
 
@@ -18,12 +19,20 @@ export const userConsumer = defineConsumer({
   state: () => ({ watching: 0 }),                 // ctx.state → { watching: number }
   queryset: (ctx) => eq(users.id, ctx.state.watching),
   observers: ({ modelObserver }) => ({            // names checked by ctx.observer() and `subscribes`
-    comments: modelObserver(comments, { serialize: (row) => ({ id: row.id, text: row.text }) })
+    comments: modelObserver(comments, { serialize: (row) => ({ id: row.id, text: row.text }) }),
+    // A handle of your own sends what it declares: its events are ObserverDelivery's type argument.
+    mentions: modelObserver(comments, {
+      serialize: (row) => ({ id: row.id }),
+      handle (ctx, message, delivery: ObserverDelivery<{ action: 'mention', data: { id: number } }>) {
+        for (const requestId of delivery.requestIds) ctx.reply({ action: 'mention', data: message, requestId })
+      }
+    })
   }),
   async onConnect (ctx) { ctx.state.watching = 1 },
   actions: ({ action, crud, mixins }) => ({
     ...crud(),                                    // replies: the serializer's output
     ...mixins.instanceSubscriptions(),
+    echo: (ctx, args) => ({ data: args }),        // args: Record<string, unknown>
     rename: action({
       schema: Type.Object({ pk: Type.Integer(), username: Type.String() }),
       aliases: ['set_name'],
@@ -38,7 +47,8 @@ export const userConsumer = defineConsumer({
         await ctx.observer('comments').subscribe({ requestId })
         return { status: 201 }
       }
-    })
+    }),
+    watch_mentions: action({ subscribes: 'mentions', handler: () => ({ status: 201 }) })
   })
 })
 
@@ -47,5 +57,20 @@ type RenameArgs = inferArgs<typeof userConsumer, 'rename'>   // { pk: number, us
 type Renamed = inferReply<typeof userConsumer, 'set_name'>   // { was: string, now: string }
 type Listed = inferReply<typeof userConsumer, 'list'>        // Array<{ id: number, username: string, email: string }>
 type Comment = inferEvents<typeof userConsumer, 'watch_comments'> // { action: 'create' | 'update' | 'delete', data: { id: number, text: string } }
+type Mention = inferEvents<typeof userConsumer, 'watch_mentions'> // { action: 'mention', data: { id: number } }
 
-export type { Comment, Listed, Names, RenameArgs, Renamed }
+const summary = serializer(users, { fields: ['id', 'username'] })
+
+export const byName = defineConsumer({
+  table: users,
+  serializer: userSerializer,
+  getSerializer: (ctx, action) => action === 'list' ? summary : undefined,   // before the hooks and actions
+  lookupField: 'username',                        // a column key
+  lookupKwarg: 'name',                            // the mixins look rows up by `name`
+  actions: ({ mixins }) => ({ ...mixins.list(), ...mixins.retrieve() })
+})
+
+type Found = inferArgs<typeof byName, 'retrieve'>            // { name: number | string }
+type Summaries = inferReply<typeof byName, 'list'>           // Array<{ id: number, username: string } | { id: number, username: string, email: string }>
+
+export type { Comment, Found, Listed, Mention, Names, RenameArgs, Renamed, Summaries }

@@ -146,6 +146,24 @@ test('results: unknown keys and bare values are refused, inline and in the build
   expect(defineConsumer({ actions: { good: () => ({ data: 1, status: 201 }), none: () => {}, nothing: async () => undefined } })).type.not.toRaiseError()
 })
 
+test('a builder action\'s unknown result key is an error at that key, not on the whole builder', () => {
+  // The only error is the key's own: one line, nothing about the builder function.
+  expect(defineConsumer({
+    actions: ({ action }) => ({ bad: action({ handler: () => ({ data: 1, statsu: 201 }) }) })
+  })).type.toRaiseError(/^Type 'number' is not assignable to type '"an action returns \{ data, status \} or nothing"'\.$/)
+  // A block body's result is checked on its handler, naming the key.
+  expect(defineConsumer({
+    actions: ({ action }) => ({ bad: action({ async handler () { return { data: 1, statsu: 201 } } }) })
+  })).type.toRaiseError(/^Type '\(\) => Promise<\{ data: number; statsu: number; \}>' is not assignable[\s\S]*Types of property 'statsu' are incompatible/)
+  defineConsumer({
+    actions: ({ action }) => {
+      expect(action({ handler: () => ({ data: 1, statsu: 201 }) })).type.toRaiseError("Type 'number' is not assignable to type '\"an action returns { data, status } or nothing\"'")
+      expect(action({ handler: () => 'text' })).type.toRaiseError("Type 'string' is not assignable to type")
+      return {}
+    }
+  })
+})
+
 test('request.dcrf: the context of a consumer not known', () => {
   const request = {} as FastifyRequest
   expect(request.dcrf).type.toBe<ConsumerContext<Record<string, unknown>> | null>()

@@ -11,6 +11,7 @@ import {
   type ActionArgs,
   type ConsumerContext,
   type inferEvents,
+  type ObserverDefinition,
   type ObserverDelivery
 } from 'fastify-dcrf'
 import { comments, users } from './fixtures.js'
@@ -49,14 +50,33 @@ export const commentConsumer = defineConsumer({
         expect(ctx.state).type.toBe<{ watching: boolean }>()
         expect(args).type.toBe<ActionArgs>()
         return ['all']
-      },
+      }
+    }),
+    // A custom handle sends frames of its own: what they are, it says, or nobody knows.
+    comment_log: modelObserver(comments, {
+      serialize: (row) => ({ id: row.id, text: row.text }),
       handle: (ctx, message, delivery) => {
         expect(ctx.state).type.toBe<{ watching: boolean }>()
         expect(message).type.toBe<{ id: number, text: string }>()
         expect(delivery).type.toBe<ObserverDelivery>()
+        for (const requestId of delivery.requestIds) ctx.reply({ action: 'logged', data: message.id, requestId })
       }
     }),
-    logins: observer('user_logged_in', { serialize: (user) => ({ username: user.username }) })
+    comment_feed: modelObserver(comments, {
+      serialize: (row) => ({ id: row.id, text: row.text }),
+      handle: (ctx, message, delivery: ObserverDelivery<{ action: 'comment', data: { text: string, mine: boolean } }>) => {
+        expect(message).type.toBe<{ id: number, text: string }>()
+        expect(delivery.requestIds).type.toBe<unknown[]>()
+        for (const requestId of delivery.requestIds) ctx.reply({ action: 'comment', data: { text: message.text, mine: ctx.state.watching }, requestId })
+      }
+    }),
+    logins: observer('user_logged_in', { serialize: (user) => ({ username: user.username }) }),
+    greetings: observer('user_logged_in', {
+      async handle (ctx, user, delivery: ObserverDelivery<{ action: 'hello', data: string }>) {
+        expect(user).type.toBe<{ id: number, username: string }>()
+        for (const requestId of delivery.requestIds) ctx.reply({ action: 'hello', data: user.username, requestId })
+      }
+    })
   }),
   actions: ({ action }) => ({
     subscribe_to_comment_activity: action({
@@ -66,6 +86,9 @@ export const commentConsumer = defineConsumer({
         return { status: 201 }
       }
     }),
+    subscribe_to_comment_log: action({ subscribes: 'comment_log', handler: () => ({ status: 201 }) }),
+    subscribe_to_comment_feed: action({ subscribes: 'comment_feed', handler: () => ({ status: 201 }) }),
+    subscribe_to_greetings: action({ subscribes: 'greetings', handler: () => ({ status: 201 }) }),
     subscribe_to_logins: action({
       subscribes: 'logins',
       schema: Type.Object({}),
@@ -83,6 +106,19 @@ test('observer names are the consumer\'s', () => {
     observers: ({ observer }) => ({ logins: observer('user_logged_in') }),
     actions: ({ action }) => ({ a: action({ subscribes: 'typo', handler: () => undefined }) })
   })).type.toRaiseError("Type '\"typo\"' is not assignable to type '\"logins\"'")
+})
+
+test('inferEvents: a custom handle\'s events are what its delivery parameter declares, else unknown', () => {
+  expect<inferEvents<typeof commentConsumer, 'subscribe_to_comment_feed'>>().type.toBe<{ action: 'comment', data: { text: string, mine: boolean } }>()
+  expect<inferEvents<typeof commentConsumer, 'subscribe_to_greetings'>>().type.toBe<{ action: 'hello', data: string }>()
+  expect<inferEvents<typeof commentConsumer, 'subscribe_to_comment_log'>>().type.toBe<unknown>()
+  // Defined apart, the same.
+  expect(modelObserver(comments, { handle: () => {} })).type.toBe<ObserverDefinition<unknown>>()
+  expect(modelObserver(comments, { handle: (ctx, message, delivery: ObserverDelivery<{ action: 'x', data: null }>) => {} }))
+    .type.toBe<ObserverDefinition<{ action: 'x', data: null }>>()
+  expect(modelObserver(comments)).type.toBe<ObserverDefinition<{ action: 'create' | 'update' | 'delete', data: { pk: unknown } }>>()
+  // What it declares is checked against the delivery it is given: an event is any type, a delivery is not.
+  expect(modelObserver(comments, { handle: (ctx, message, delivery: { action: number }) => {} })).type.toRaiseError("Type 'string' is not assignable to type 'number'")
 })
 
 test('inferEvents: the events of the observer an action subscribes to', () => {
