@@ -1,7 +1,7 @@
 /**
  * The results table: every figure of fastify-dcrf beside the baseline's from the same run, the
  * ratio between them (absolute numbers drift on a shared machine; ratios much less), and the
- * issue's target for that ratio, checked; then FeathersJS's figure and its ratio to the baseline.
+ * target for that ratio, checked; then FeathersJS's figure and its ratio to the baseline.
  */
 import type { ActionsRound, FanoutResult, IdleResult } from './load.js'
 
@@ -22,7 +22,7 @@ export interface Report {
   pool: Array<{ max: number, rounds: ActionsRound[] }>
 }
 
-/** The targets, as bounds on dcrf / baseline. */
+/** Our targets, as bounds on dcrf / baseline. */
 export const TARGETS = {
   throughput: 0.95,
   fanout: 1.1,

@@ -52,7 +52,7 @@ const { values: args } = parseArgs({
   }
 })
 
-/** The sizes of every scenario: the issue's, or tiny ones for the smoke run of `npm test`. */
+/** The sizes of every scenario: the full run's, or tiny ones for the smoke run of `npm test`. */
 const plan = args.smoke
   ? {
       actions: { connections: [1, 4], warmupMs: 100, windowMs: 100, windows: 2 },

@@ -198,13 +198,8 @@ export class ConsumerInstance implements ActionTarget, GroupMember {
     return generic.getSerializer(this, action)
   }
 
-  serialize (row: any, action?: string): Promise<unknown> {
-    // Not async: the serializer's promise is handed on without a wrapper (two microtask turns fewer).
-    try {
-      return Promise.resolve(this.getSerializer(action).toRepresentation(row, this.serializerContext()))
-    } catch (err) {
-      return Promise.reject(err)
-    }
+  async serialize (row: any, action?: string): Promise<unknown> {
+    return await this.getSerializer(action).toRepresentation(row, this.serializerContext())
   }
 
   serializerContext (): SerializerContext {

@@ -212,13 +212,8 @@ export function serializer<
     writableFields: writable,
     inputSchema,
     outputSchema: Type.Object(outputProperties),
-    toRepresentation (row, context = {}) {
-      // No async function: a row whose fields are all synchronous costs one resolved promise, not an await.
-      try {
-        return Promise.resolve(represent(row, context))
-      } catch (err) {
-        return Promise.reject(err)
-      }
+    async toRepresentation (row, context = {}) {
+      return await represent(row, context)
     },
     toRepresentationSync (row, context = {}) {
       const output = represent(row, context)

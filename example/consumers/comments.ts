@@ -11,7 +11,7 @@
  * (a `queryset` of their own comments).
  */
 import { Type } from '@sinclair/typebox'
-import { action, defineConsumer, mixins, modelObserver, serializer } from 'fastify-dcrf'
+import { defineConsumer, mixins, modelObserver, serializer } from 'fastify-dcrf'
 import { comments } from '../schema.js'
 
 export const commentSerializer = serializer(comments, { fields: ['id', 'text', 'user'] })
@@ -31,7 +31,7 @@ export const commentConsumer = defineConsumer({
       groupsForConsumer: (_ctx, { user_pk: userPk }) => [userPk === undefined ? ALL : byUser(userPk)]
     })
   },
-  actions: {
+  actions: ({ action }) => ({
     ...mixins.list(),
     ...mixins.create(),
     ...mixins.patch(),
@@ -56,5 +56,5 @@ export const commentConsumer = defineConsumer({
         return { status: 204 }
       }
     })
-  }
+  })
 })

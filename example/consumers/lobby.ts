@@ -3,7 +3,7 @@
  * anyone says, through a channel-layer group.
  */
 import { Type } from '@sinclair/typebox'
-import { action, defineConsumer } from 'fastify-dcrf'
+import { defineConsumer } from 'fastify-dcrf'
 
 const LOBBY = 'lobby'
 
@@ -12,7 +12,8 @@ export const lobby = defineConsumer({
   async onConnect (ctx) {
     await ctx.addGroup(LOBBY)
   },
-  actions: {
+  // The builder's `action` knows the consumer: `ctx.state.name` is a string.
+  actions: ({ action }) => ({
     ping: () => ({ data: 'pong' }),
     set_name: action({
       schema: Type.Object({ name: Type.String({ minLength: 1, maxLength: 40 }) }),
@@ -28,7 +29,7 @@ export const lobby = defineConsumer({
         return { status: 202 }
       }
     })
-  },
+  }),
   groupHandlers: {
     lobby_message (ctx, message) {
       ctx.reply({ action: 'message', data: { name: message.name, text: message.text } })
