@@ -79,3 +79,22 @@ test('a stream consumer refusing the connection refuses the handshake', async (t
   const admin = await Client.open(app, '/ws/?role=admin')
   assert.deepEqual(await admin.request(wrap('echo', { action: 'echo', request_id: 1 })), wrap('echo', reply('echo', {}, 200, 1)))
 })
+
+test('frames answered outside any stream leave the queue count: many of them never stop the socket being read', async (t) => {
+  const { app } = await build(t, { maxQueuedFrames: 4 })
+  app.dcrf.multiplex('/ws/', { echo })
+  const client = await Client.open(app, '/ws/')
+  // Each kind is answered at once, outside a stream's queue: 30 of them, far past maxQueuedFrames.
+  for (let i = 0; i < 10; i++) {
+    client.sendText('not json')
+    client.send({ stream: 5, payload: {} })
+    client.send(wrap('nope', { action: 'echo', request_id: i }))
+  }
+  const statuses = []
+  for (let i = 0; i < 30; i++) {
+    const frame = await client.next()
+    statuses.push(frame.payload?.response_status ?? frame.response_status)
+  }
+  assert.deepEqual(statuses, Array.from({ length: 10 }, () => [400, 400, 404]).flat())
+  assert.deepEqual(await client.request(wrap('echo', { action: 'echo', request_id: 'after' })), wrap('echo', reply('echo', {}, 200, 'after')))
+})

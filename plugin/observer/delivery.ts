@@ -117,8 +117,7 @@ function deliverAllowed (host: SubscriptionsHost, hub: ObserverHub, cache: Deliv
   let frame = shared.frames.get(serializer)
   if (frame === undefined && shared.committed !== undefined) {
     // Known row, synchronous serializer: the first subscriber's frame leaves now, not after the loop.
-    const data = (serializer as Serializer).toRepresentationSync(shared.committed)
-    frame = { prefix: rawReplyPrefix('update', JSON.stringify(data ?? null), 200), waiting: [], sent: RESOLVED }
+    frame = { prefix: updatePrefix((serializer as Serializer).toRepresentationSync(shared.committed)), waiting: [], sent: RESOLVED }
     shared.frames.set(serializer, frame)
   }
   if (frame === undefined) {
@@ -189,7 +188,11 @@ function sendInstance (host: SubscriptionsHost, subscription: InstanceSubscripti
 /** The update frame of a row (up to its request id), or null when the subscriber can no longer see the row. */
 async function frameOf (host: SubscriptionsHost, row: Record<string, unknown> | undefined, serializer: SerializerLike): Promise<string | null> {
   if (row === undefined) return null
-  const data = await serializer.toRepresentation(row, host.serializerContext())
+  return updatePrefix(await serializer.toRepresentation(row, host.serializerContext()))
+}
+
+/** An update frame of serialized data, up to its request id. */
+function updatePrefix (data: unknown): string {
   return rawReplyPrefix('update', JSON.stringify(data ?? null), 200)
 }
 
